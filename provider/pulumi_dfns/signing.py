@@ -1,0 +1,157 @@
+"""Credentials (PEM private keys) and Dfns User Action Signing.
+
+A change-making call is authorised by a user action token. Getting one takes a
+challenge from Dfns, a signature over clientData with the service account's private
+key, and a second call that trades the signature for the token. This module does the
+signing half; the client does the HTTP half.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from .errors import DfnsSettingsError, DfnsSigningError
+
+KEY_TYPES = ("ed25519", "p256", "secp256k1", "rsa")
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding, as Dfns encodes clientData and signatures."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+SignableKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def key_type_of(key: object) -> str:
+    """Name the key type, or raise when Dfns cannot use it."""
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return "p256"
+        if isinstance(key.curve, ec.SECP256K1):
+            return "secp256k1"
+        raise ValueError(f"elliptic curve {key.curve.name} is not supported by Dfns")
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "rsa"
+    raise ValueError(f"{type(key).__name__} keys are not supported by Dfns")
+
+
+def load_private_key(
+    pem: str | bytes, passphrase: str | None = None, *, setting: str = "dfns:privateKey"
+) -> SignableKey:
+    """Load a PEM private key; errors name the setting and never quote the key."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    password = passphrase.encode() if passphrase else None
+    try:
+        key = serialization.load_pem_private_key(data, password=password)
+    except TypeError as exc:
+        # cryptography says TypeError both for "encrypted but no password" and the reverse.
+        if password is None:
+            raise DfnsSettingsError(
+                setting,
+                "the private key is encrypted: set dfns:privateKeyPassphrase "
+                "(`pulumi config set --secret dfns:privateKeyPassphrase ...`)",
+            ) from None
+        raise DfnsSettingsError(
+            "dfns:privateKeyPassphrase",
+            "a passphrase is set but the private key is not encrypted: remove the passphrase",
+        ) from exc
+    except ValueError:
+        if password is not None:
+            reason = "cannot decrypt the private key: wrong passphrase, or not a PEM private key"
+            raise DfnsSettingsError(setting, reason) from None
+        raise DfnsSettingsError(
+            setting, "not a PEM private key (expected '-----BEGIN PRIVATE KEY-----' text)"
+        ) from None
+    except UnsupportedAlgorithm:
+        raise DfnsSettingsError(setting, "the private key's algorithm is not supported") from None
+    try:
+        key_type_of(key)
+    except ValueError as exc:
+        raise DfnsSettingsError(
+            setting, f"{exc}; use an Ed25519, ECDSA P-256, secp256k1 or RSA key"
+        ) from None
+    return key  # type: ignore[return-value]
+
+
+def sign_bytes(key: SignableKey, data: bytes) -> bytes:
+    """Sign as Dfns verifies: Ed25519 raw; ECDSA SHA-256 DER; RSA PKCS#1 v1.5 SHA-256."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def generate_private_key(key_type: str) -> SignableKey:
+    """A new key of a Dfns-supported type (used by the emulator and by tests)."""
+    if key_type == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if key_type == "p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "secp256k1":
+        return ec.generate_private_key(ec.SECP256K1())
+    if key_type == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
+
+
+def private_key_pem(key: SignableKey, passphrase: str | None = None) -> str:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A Dfns key credential: its id and the private key that signs for it."""
+
+    credential_id: str
+    key: SignableKey = field(repr=False)
+
+    def assertion_for(self, challenge: dict[str, Any]) -> dict[str, Any]:
+        """Answer an `/auth/action/init` challenge with a signed Key assertion.
+
+        The clientData bytes are built once and both signed and sent, so what Dfns
+        verifies is exactly what was signed.
+        """
+        allowed = challenge.get("allowCredentials", {}).get("key", [])
+        allowed_ids = [c.get("id") for c in allowed if isinstance(c, dict)]
+        if self.credential_id not in allowed_ids:
+            raise DfnsSigningError(
+                f"credential {self.credential_id} is not allowed to sign for this user "
+                f"(Dfns allows: {', '.join(map(str, allowed_ids)) or 'no key credential'}): "
+                "check dfns:credentialId"
+            )
+        challenge_text = challenge.get("challenge")
+        if not isinstance(challenge_text, str) or not challenge_text:
+            raise DfnsSigningError("the Dfns challenge has no challenge string")
+        client_data = json.dumps(
+            {"type": "key.get", "challenge": challenge_text}, separators=(",", ":")
+        ).encode()
+        return {
+            "kind": "Key",
+            "credentialAssertion": {
+                "credId": self.credential_id,
+                "clientData": b64url(client_data),
+                "signature": b64url(sign_bytes(self.key, client_data)),
+            },
+        }

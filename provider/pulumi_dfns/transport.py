@@ -1,0 +1,169 @@
+"""HTTP transport: one pooled, verified, time-bounded session, and answer decoding.
+
+Pooling, TLS and timeouts live here so no call site has to remember them. The session
+is shared by the provider server's worker threads, so its pool holds more connections
+than the server has threads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import (
+    DfnsApiError,
+    DfnsMalformedResponseError,
+    DfnsTransportError,
+    api_error_class,
+)
+
+USER_AGENT = f"pulumi-dfns/{__version__} python-requests/{requests.__version__}"
+# The dynamic provider server calls from 4 threads; leave head room for a script's own.
+POOL_SIZE = 8
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = True
+    session.trust_env = True
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    data: bytes | None,
+    params: dict[str, str] | None,
+    timeout: tuple[float, float],
+) -> Answer:
+    """One HTTP exchange. Raises DfnsTransportError when no answer came back."""
+    try:
+        response = session.request(
+            method, url, headers=headers, data=data, params=params, timeout=timeout
+        )
+    except requests.exceptions.ConnectTimeout:
+        raise DfnsTransportError(method, path, "connect timed out", maybe_applied=False) from None
+    except requests.exceptions.ReadTimeout:
+        raise DfnsTransportError(
+            method, path, f"no answer within {timeout[1]:g}s", maybe_applied=True
+        ) from None
+    except requests.exceptions.SSLError as exc:
+        raise DfnsTransportError(
+            method, path, f"TLS failed: {type(exc).__name__}", maybe_applied=False
+        ) from None
+    except requests.exceptions.ConnectionError as exc:
+        # A refused connection never reached Dfns; anything else (reset, closed mid-answer)
+        # may have been acted on.
+        refused = _is_connect_failure(exc)
+        reason = "connection refused" if refused else "connection closed before the answer"
+        raise DfnsTransportError(method, path, reason, maybe_applied=not refused) from None
+    except requests.exceptions.RequestException as exc:
+        raise DfnsTransportError(method, path, type(exc).__name__, maybe_applied=True) from None
+    body: Any = None
+    if response.content:
+        try:
+            body = response.json()
+        except ValueError:
+            if response.status_code < 300:
+                raise DfnsMalformedResponseError(
+                    method, path, response.status_code, "the body is not JSON"
+                ) from None
+            body = None
+    return Answer(response.status_code, body, dict(response.headers))
+
+
+def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
+    text = repr(exc.args[0]) if exc.args else ""
+    return "NewConnectionError" in text or "Connection refused" in text
+
+
+def retry_after_seconds(headers: dict[str, str], now: float | None = None) -> float | None:
+    """How long Dfns asks us to wait: Retry-After (seconds or date), else X-RateLimit-Reset."""
+    now = time.time() if now is None else now
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = lowered.get("x-ratelimit-reset")
+    if reset:
+        try:
+            number = float(reset)
+        except ValueError:
+            return None
+        # Large numbers are epoch seconds; small ones are seconds from now.
+        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+    return None
+
+
+def error_from(method: str, path: str, answer: Answer) -> DfnsApiError:
+    """Turn an error answer into the matching exception, keeping Dfns's message and id."""
+    message = ""
+    error_id = None
+    body = answer.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = str(inner.get("message") or "")
+            raw_id = inner.get("id") or inner.get("errorId")
+            error_id = str(raw_id) if raw_id else None
+        elif isinstance(inner, str):
+            message = inner
+        if answer.status == 202:
+            raw_id = body.get("id") or body.get("approvalId")
+            error_id = error_id or (str(raw_id) if raw_id else None)
+            message = message or f"status {body.get('status', 'pending')}"
+    cls = api_error_class(answer.status)
+    return cls(
+        method,
+        path,
+        answer.status,
+        message,
+        error_id,
+        retry_after_seconds(answer.headers),
+    )
+
+
+def expect_object(method: str, path: str, answer: Answer, *required: str) -> dict[str, Any]:
+    """The answer body as an object holding `required` keys, or a clear error."""
+    body = answer.body
+    if not isinstance(body, dict):
+        raise DfnsMalformedResponseError(method, path, answer.status, "expected a JSON object")
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise DfnsMalformedResponseError(
+            method, path, answer.status, f"missing field(s) {', '.join(missing)}"
+        )
+    return body
+
+
+def encode_json(body: Any) -> bytes:
+    """Serialize a body once: these exact bytes are signed and sent."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

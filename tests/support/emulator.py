@@ -1,0 +1,128 @@
+"""Run the emulator as a real process and drive its `/_emulator/` facilities."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from pulumi_dfns.client import DfnsClient
+from pulumi_dfns.settings import ClientSettings, load_settings
+
+READY = re.compile(r"ready at (http://\S+)")
+
+
+class EmulatorProcess:
+    """One `python -m pulumi_dfns.emulator` process on a free loopback port."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self.http = requests.Session()
+
+    def start(self, port: int = 0) -> EmulatorProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pulumi_dfns.emulator",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(port),
+            *self.args,
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"emulator exited early with {self._proc.wait()}")
+            match = READY.search(line)
+            if match:
+                self.url = match.group(1)
+                return self
+        raise RuntimeError("emulator did not print its ready line within 30 s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self.http.close()
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    # -- credentials and clients ------------------------------------------------------
+
+    def credentials(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
+        return data
+
+    def config(self) -> dict[str, str]:
+        """The stack-config shape (`dfns:` keys) for this emulator."""
+        return {f"dfns:{key}": value for key, value in self.credentials().items()}
+
+    def settings(self, **overrides: Any) -> ClientSettings:
+        settings = load_settings(self.config(), env={})
+        if overrides:
+            settings = ClientSettings(
+                **{**settings.__dict__, **overrides}  # frozen dataclass: rebuild
+            )
+        return settings
+
+    def client(self, **kwargs: Any) -> DfnsClient:
+        return DfnsClient(self.settings(), **kwargs)
+
+    # -- /_emulator/ ------------------------------------------------------------------
+
+    def _control(self, method: str, name: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.url}/_emulator/{name}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._control("GET", "requests")["items"]
+        return items
+
+    def clear_log(self) -> None:
+        self._control("DELETE", "requests")
+
+    def fault(self, method: str, path: str, action: str, **extra: Any) -> None:
+        self._control("POST", "faults", {"method": method, "path": path, "action": action, **extra})
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "faults")
+
+    def set_latency(self, seconds: float) -> None:
+        self._control("POST", "latency", {"seconds": seconds})
+
+    def advance_clock(self, seconds: float) -> None:
+        self._control("POST", "clock", {"advanceSeconds": seconds})
+
+    def connections_opened(self) -> int:
+        count: int = self._control("GET", "stats")["connectionsOpened"]
+        return count
+
+    def issue_token(self, **body: Any) -> str:
+        token: str = self._control("POST", "tokens", body)["token"]
+        return token
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """What the emulator holds, read with the service account's own token."""
+        return self.client().list_webhooks()

@@ -1,0 +1,187 @@
+"""The Dfns client against the emulator process, over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pulumi_dfns.client import DfnsClient
+from pulumi_dfns.errors import (
+    DfnsConflictError,
+    DfnsNotFoundError,
+    DfnsPendingApprovalError,
+    DfnsSigningError,
+    DfnsTransportError,
+    DfnsUnauthorizedError,
+)
+from pulumi_dfns.settings import ClientSettings
+from pulumi_dfns.signing import KEY_TYPES, Credential
+from pulumi_dfns.transport import USER_AGENT
+from tests.support.emulator import EmulatorProcess
+
+SIGNING = [("POST", "/auth/action/init"), ("POST", "/auth/action")]
+
+
+def calls(emulator: EmulatorProcess) -> list[tuple[str, str]]:
+    return [(e["method"], e["path"]) for e in emulator.requests_log()]
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_full_webhook_round_trip_for_every_key_type(
+    start_emulator: Callable[..., EmulatorProcess], key_type: str
+) -> None:
+    emulator = start_emulator("--key-type", key_type)
+    client = emulator.client()
+
+    created = client.create_webhook(
+        "https://receiver.example/hook", ["wallet.created"], description="first"
+    )
+    webhook_id = created["id"]
+    assert webhook_id.startswith("wh-")
+    assert created["secret"]
+    assert created["status"] == "Enabled"
+    assert calls(emulator) == [*SIGNING, ("POST", "/webhooks")]
+
+    emulator.clear_log()
+    updated = client.update_webhook(webhook_id, {"description": "second"})
+    assert updated["description"] == "second"
+    # A partial update leaves the other fields as they were.
+    assert updated["url"] == "https://receiver.example/hook"
+    assert updated["events"] == ["wallet.created"]
+    assert "secret" not in updated
+    assert calls(emulator) == [*SIGNING, ("PUT", f"/webhooks/{webhook_id}")]
+
+    fetched = client.get_webhook(webhook_id)
+    assert fetched["description"] == "second"
+    assert "secret" not in fetched
+    assert [w["id"] for w in client.list_webhooks()] == [webhook_id]
+
+    emulator.clear_log()
+    client.delete_webhook(webhook_id)
+    log = emulator.requests_log()
+    assert [(e["method"], e["path"]) for e in log] == [
+        *SIGNING,
+        ("DELETE", f"/webhooks/{webhook_id}"),
+    ]
+    assert log[-1]["userActionConsumed"] is True
+    assert all(e["userAgent"] == USER_AGENT for e in log)
+    with pytest.raises(DfnsNotFoundError):
+        client.get_webhook(webhook_id)
+
+
+def test_list_follows_every_page(start_emulator: Callable[..., EmulatorProcess]) -> None:
+    emulator = start_emulator("--max-webhooks", "20")
+    client = emulator.client(page_limit=3)
+    made = [client.create_webhook(f"https://receiver.example/{n}", ["*"])["id"] for n in range(7)]
+    emulator.clear_log()
+    assert [w["id"] for w in client.list_webhooks()] == made
+    pages = [e for e in emulator.requests_log() if e["path"] == "/webhooks"]
+    assert len(pages) == 3  # 3 + 3 + 1
+    assert "paginationToken" not in pages[0]["query"]
+    assert all("paginationToken" in p["query"] for p in pages[1:])
+
+
+def test_webhook_limit_is_enforced_like_dfns(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    for n in range(5):
+        client.create_webhook(f"https://receiver.example/{n}", ["*"])
+    with pytest.raises(DfnsConflictError) as caught:
+        client.create_webhook("https://receiver.example/6", ["*"])
+    assert caught.value.status == 409
+    assert "at most 5 webhooks" in str(caught.value)
+    assert len(emulator.webhooks()) == 5
+
+
+def test_state_survives_an_emulator_restart(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    first = start_emulator()
+    credentials = first.credentials()
+    webhook_id = first.client().create_webhook("https://receiver.example/x", ["*"])["id"]
+    first.stop()
+
+    second = start_emulator(data_dir=first.data_dir)
+    again = second.credentials()
+    assert again["authToken"] == credentials["authToken"]
+    assert again["credentialId"] == credentials["credentialId"]
+    client = second.client()
+    assert client.get_webhook(webhook_id)["url"] == "https://receiver.example/x"
+    client.update_webhook(webhook_id, {"status": "Disabled"})  # the old key still signs
+    assert client.get_webhook(webhook_id)["status"] == "Disabled"
+
+
+def test_refuses_to_sign_with_a_credential_the_challenge_does_not_allow(
+    emulator: EmulatorProcess,
+) -> None:
+    settings = emulator.settings()
+    assert settings.credential is not None
+    stranger = Credential("cr-not-mine", settings.credential.key)
+    client = DfnsClient(emulator.settings(credential=stranger))
+    with pytest.raises(DfnsSigningError) as caught:
+        client.create_webhook("https://receiver.example/x", ["*"])
+    assert "cr-not-mine" in str(caught.value)
+    assert "dfns:credentialId" in str(caught.value)
+    # Refused before anything changing was sent.
+    assert ("POST", "/webhooks") not in calls(emulator)
+
+
+def test_errors_carry_status_and_message_but_never_the_token(emulator: EmulatorProcess) -> None:
+    good = emulator.settings()
+    bad_token = good.auth_token[:-6] + "AAAAAA"
+    client = DfnsClient(
+        ClientSettings(api_url=good.api_url, auth_token=bad_token, credential=good.credential)
+    )
+    with pytest.raises(DfnsUnauthorizedError) as caught:
+        client.list_webhooks()
+    text = str(caught.value)
+    assert caught.value.status == 401
+    assert "GET /webhooks" in text
+    assert "dfns:authToken" in text
+    assert bad_token not in text and good.auth_token not in text
+    assert caught.value.error_id and caught.value.error_id.startswith("er-")
+
+
+def test_pending_approval_is_its_own_error(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    webhook_id = client.create_webhook("https://receiver.example/x", ["*"])["id"]
+    emulator.fault("PUT", f"/webhooks/{webhook_id}", "status", status=202)
+    with pytest.raises(DfnsPendingApprovalError) as caught:
+        client.update_webhook(webhook_id, {"status": "Disabled"})
+    assert caught.value.error_id and caught.value.error_id.startswith("ap-")
+    assert "approve" in str(caught.value)
+
+
+def test_one_pooled_connection_serves_sequential_calls(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    before = emulator.connections_opened()
+    webhook_id = client.create_webhook("https://receiver.example/x", ["*"])["id"]
+    for _ in range(5):
+        client.get_webhook(webhook_id)
+    client.delete_webhook(webhook_id)
+    # 3 + 5 + 3 requests over one kept-alive connection.
+    assert emulator.connections_opened() - before == 1
+
+
+def test_a_lost_create_answer_is_not_retried_blindly(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    emulator.fault("POST", "/webhooks", "drop_after")
+    with pytest.raises(DfnsTransportError) as caught:
+        client.create_webhook("https://receiver.example/x", ["*"])
+    assert caught.value.maybe_applied is True
+    creates = [e for e in emulator.requests_log() if e["path"] == "/webhooks"]
+    assert len(creates) == 1
+    assert len(emulator.webhooks()) == 1
+
+
+def test_ping_and_events_endpoints(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    # Nothing listens on port 9 of loopback: the ping reports the failed delivery.
+    webhook_id = client.create_webhook("http://127.0.0.1:9/hook", ["*"])["id"]
+    answer = client.ping_webhook(webhook_id)
+    assert answer["status"] == "0"
+    assert "delivery failed" in answer["error"]
+    assert client.list_webhook_events(webhook_id) == []
+    assert client.list_webhook_events(webhook_id, kind="wallet.created", delivery_failed=True) == []
+    with pytest.raises(DfnsNotFoundError):
+        client.get_webhook_event(webhook_id, "whe-missing")

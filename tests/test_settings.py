@@ -1,0 +1,115 @@
+"""Settings: stack config first, environment as fallback, and errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pulumi_dfns.errors import DfnsSettingsError
+from pulumi_dfns.settings import check_api_url, load_settings
+from pulumi_dfns.signing import generate_private_key, private_key_pem
+
+TOKEN = "header.payload.signature"
+
+
+@pytest.fixture(scope="module")
+def pem() -> str:
+    return private_key_pem(generate_private_key("p256"))
+
+
+def config(pem: str, **extra: str) -> dict[str, str]:
+    return {"dfns:authToken": TOKEN, "dfns:credentialId": "cr-1", "dfns:privateKey": pem, **extra}
+
+
+def test_defaults_to_the_european_region(pem: str) -> None:
+    assert load_settings(config(pem), env={}).api_url == "https://api.dfns.io"
+
+
+def test_config_wins_over_environment(pem: str) -> None:
+    env = {"DFNS_API_URL": "https://api.uae.dfns.io", "DFNS_AUTH_TOKEN": "env-token"}
+    settings = load_settings(config(pem, **{"dfns:apiUrl": "https://api.dfns.io/"}), env=env)
+    assert settings.api_url == "https://api.dfns.io"
+    assert settings.auth_token == TOKEN
+
+
+def test_environment_fills_what_config_lacks(pem: str) -> None:
+    env = {
+        "DFNS_AUTH_TOKEN": TOKEN,
+        "DFNS_CREDENTIAL_ID": "cr-env",
+        "DFNS_PRIVATE_KEY": pem,
+        "DFNS_READ_TIMEOUT": "7.5",
+    }
+    settings = load_settings({}, env=env)
+    assert settings.credential is not None
+    assert settings.credential.credential_id == "cr-env"
+    assert settings.read_timeout == 7.5
+
+
+def test_key_file_and_passphrase(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(private_key_pem(generate_private_key("rsa"), passphrase="open sesame"))
+    settings = load_settings(
+        {
+            "dfns:authToken": TOKEN,
+            "dfns:credentialId": "cr-1",
+            "dfns:privateKeyFile": str(key_file),
+            "dfns:privateKeyPassphrase": "open sesame",
+        },
+        env={},
+    )
+    assert settings.credential is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting", "words"),
+    [
+        ({"dfns:authToken": ""}, "dfns:authToken", "pulumi config set --secret dfns:authToken"),
+        ({"dfns:credentialId": ""}, "dfns:credentialId", "DFNS_CREDENTIAL_ID"),
+        ({"dfns:privateKey": ""}, "dfns:privateKey", "dfns:privateKeyFile"),
+        ({"dfns:privateKey": "not a key"}, "dfns:privateKey", "not a PEM private key"),
+        ({"dfns:apiUrl": "http://api.dfns.io"}, "dfns:apiUrl", "plain http is refused"),
+        ({"dfns:apiUrl": "api.dfns.io"}, "dfns:apiUrl", "not an http(s) URL"),
+        ({"dfns:readTimeout": "soon"}, "dfns:readTimeout", "not a number"),
+        ({"dfns:maxAttempts": "0"}, "dfns:maxAttempts", "greater than 0"),
+    ],
+)
+def test_bad_settings_name_themselves(
+    pem: str, overrides: dict[str, str], setting: str, words: str
+) -> None:
+    with pytest.raises(DfnsSettingsError) as caught:
+        load_settings(config(pem, **overrides), env={})
+    assert caught.value.setting == setting
+    assert words in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_missing_key_file_names_the_setting(pem: str, tmp_path: Path) -> None:
+    cfg = config(pem, **{"dfns:privateKeyFile": str(tmp_path / "absent.pem")})
+    del cfg["dfns:privateKey"]
+    with pytest.raises(DfnsSettingsError) as caught:
+        load_settings(cfg, env={})
+    assert caught.value.setting == "dfns:privateKeyFile"
+
+
+def test_wrong_passphrase_and_missing_passphrase(tmp_path: Path) -> None:
+    encrypted = private_key_pem(generate_private_key("ed25519"), passphrase="right")
+    base = {"dfns:authToken": TOKEN, "dfns:credentialId": "cr-1", "dfns:privateKey": encrypted}
+    with pytest.raises(DfnsSettingsError, match="wrong passphrase"):
+        load_settings({**base, "dfns:privateKeyPassphrase": "wrong"}, env={})
+    with pytest.raises(DfnsSettingsError, match="dfns:privateKeyPassphrase"):
+        load_settings(base, env={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9000", "https://api.dfns.io"],
+)
+def test_loopback_may_use_plain_http(url: str) -> None:
+    assert check_api_url(url) == url
+
+
+def test_settings_repr_hides_secrets(pem: str) -> None:
+    settings = load_settings(config(pem), env={})
+    assert TOKEN not in repr(settings)
+    assert "PRIVATE KEY" not in repr(settings)
