@@ -2,20 +2,61 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_quickstart_runs_a_signed_round_trip_on_the_emulator(tmp_path: Path) -> None:
-    result = subprocess.run(
+
+def run_quickstart(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "pulumi_dfns.quickstart", "--data-dir", str(tmp_path / "emu")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
+        cwd=ROOT,
+        env={**os.environ, "PATH": path},
     )
+
+
+def test_without_the_cli_it_says_how_to_install_and_runs_the_provider(tmp_path: Path) -> None:
+    result = run_quickstart(tmp_path, str(Path(sys.executable).parent))
     assert result.returncode == 0, result.stderr
-    for step in ("created  wh-", "updated  wh-", "read     wh-", "deleted  wh-"):
+    assert "pulumi CLI is not installed" in result.stderr
+    assert "get.pulumi.com" in result.stderr
+    for step in ("+ payments   created wh-", "= payments   refreshed: no drift", "- audit"):
         assert step in result.stdout
     assert "whsec-" not in result.stdout + result.stderr  # the secret stays hidden
+
+
+def test_with_the_cli_it_runs_pulumi_up_on_the_dev_stack(tmp_path: Path) -> None:
+    # The pulumi CLI cannot be installed on this machine: a stand-in records how it is
+    # called, so the hand-off (arguments, backend, credentials) is checked.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "calls.jsonl"
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(record)!r}, 'a') as f:\n"
+        "    keys = ('DFNS_API_URL', 'DFNS_AUTH_TOKEN', 'DFNS_CREDENTIAL_ID',\n"
+        "            'DFNS_PRIVATE_KEY_FILE', 'PULUMI_BACKEND_URL')\n"
+        "    f.write(json.dumps({'args': sys.argv[1:],\n"
+        "                        'env': {k: os.environ.get(k) for k in keys}}) + '\\n')\n"
+    )
+    fake.chmod(0o755)
+    result = run_quickstart(tmp_path, f"{bin_dir}:{Path(sys.executable).parent}")
+    assert result.returncode == 0, result.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert calls[0]["args"] == ["stack", "select", "--create", "dev", "--cwd", str(ROOT)]
+    assert calls[1]["args"] == ["up", "--stack", "dev", "--yes", "--cwd", str(ROOT)]
+    env = calls[1]["env"]
+    credentials = json.loads((tmp_path / "emu" / "credentials.json").read_text())
+    assert env["DFNS_API_URL"] == credentials["apiUrl"]
+    assert env["DFNS_AUTH_TOKEN"] == credentials["authToken"]
+    assert env["PULUMI_BACKEND_URL"].startswith("file://")

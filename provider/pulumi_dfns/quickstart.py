@@ -1,26 +1,38 @@
 """`python -m pulumi_dfns.quickstart`: the main job on the embedded default.
 
-Starts the local Dfns emulator and makes one signed round trip against it (create,
-update, read, delete a webhook), printing what travelled.
+Starts the local Dfns emulator and runs `pulumi up --stack dev --yes` for the reference
+project (Pulumi.yaml, stacks/) on a local file backend, handing the emulator's
+credentials to the provider through DFNS_* environment variables.
+
+Where the `pulumi` CLI is missing, it says how to install it, then shows the same
+provider at work without the engine: the dev stack's webhooks go through check, diff,
+create, read, update and delete against the emulator, as the engine would call them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from .client import DfnsClient
 from .errors import DfnsError
-from .settings import load_settings
 
 READY = re.compile(r"ready at (http://\S+)")
+INSTALL_HINT = (
+    "The pulumi CLI is not installed (not found on PATH). Install it with\n"
+    "    curl -fsSL https://get.pulumi.com | sh\n"
+    "(or see https://www.pulumi.com/docs/install/), then run this command again to\n"
+    "deploy the dev stack with `pulumi up`."
+)
 
 
 @contextmanager
@@ -50,39 +62,109 @@ def running_emulator(data_dir: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def stack_config(data_dir: Path) -> dict[str, str]:
-    """The emulator's credentials.json in stack-config (`dfns:`) form."""
+def emulator_env(data_dir: Path) -> dict[str, str]:
+    """The emulator's credentials.json as the DFNS_* variables the provider reads."""
     credentials = json.loads((data_dir / "credentials.json").read_text())
-    return {f"dfns:{key}": str(value) for key, value in credentials.items()}
+    return {
+        "DFNS_API_URL": credentials["apiUrl"],
+        "DFNS_AUTH_TOKEN": credentials["authToken"],
+        "DFNS_CREDENTIAL_ID": credentials["credentialId"],
+        "DFNS_PRIVATE_KEY_FILE": credentials["privateKeyFile"],
+    }
 
 
-def round_trip(client: DfnsClient) -> None:
-    created = client.create_webhook(
-        "https://receiver.example/dfns", ["wallet.created"], description="quickstart"
-    )
-    webhook_id = created["id"]
-    print(f"created  {webhook_id}  events={created['events']}  (secret returned once, hidden)")
-    updated = client.update_webhook(webhook_id, {"description": "quickstart, updated"})
-    print(f"updated  {webhook_id}  description={updated['description']!r}")
-    fetched = client.get_webhook(webhook_id)
-    print(f"read     {webhook_id}  status={fetched['status']}")
-    client.delete_webhook(webhook_id)
-    print(f"deleted  {webhook_id}")
+def pulumi_up(pulumi: str, project: Path, stack: str, env: dict[str, str]) -> int:
+    """`pulumi up` on a local file backend inside the project directory."""
+    backend = project / ".pulumi-state"
+    backend.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        **env,
+        "PULUMI_BACKEND_URL": backend.resolve().as_uri(),
+        # The local backend encrypts stack secrets with a passphrase; keep the user's.
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "dev"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    select = [pulumi, "stack", "select", "--create", stack, "--cwd", str(project)]
+    if subprocess.run(select, env=env, check=False).returncode != 0:
+        return 1
+    up = [pulumi, "up", "--stack", stack, "--yes", "--cwd", str(project)]
+    return subprocess.run(up, env=env, check=False).returncode
+
+
+def stack_webhooks(project: Path, stack: str) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    config = yaml.safe_load((project / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    webhooks: dict[str, dict[str, Any]] = config["config"]["dfns-webhooks:webhooks"]
+    return webhooks
+
+
+def without_engine(project: Path, stack: str, env: dict[str, str]) -> None:
+    """Call DfnsWebhookProvider as the engine would, for each webhook of the stack."""
+    from pulumi.dynamic import Config, ConfigureRequest
+
+    from .inputs import CONFIG_FIELDS
+    from .provider import DfnsWebhookProvider
+
+    provider = DfnsWebhookProvider()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        provider.configure(ConfigureRequest(Config({}, "dfns-webhooks")))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    for name, spec in sorted(stack_webhooks(project, stack).items()):
+        props = {CONFIG_FIELDS.get(k, k): v for k, v in spec.items()}
+        checked = provider.check({}, props)
+        if checked.failures:
+            problems = "; ".join(f"{f.property}: {f.reason}" for f in checked.failures)
+            raise DfnsError(f"{name}: {problems}")
+        inputs = checked.inputs
+        created = provider.create(inputs)
+        outs = created.outs or {}
+        print(f"  + {name:<10} created {created.id}  events={outs['events']}  secret=[secret]")
+        read = provider.read(created.id, outs)
+        same = provider.diff(created.id, read.outs or {}, inputs)
+        print(f"  = {name:<10} refreshed: {'no drift' if not same.changes else 'drift'}")
+        news = {**inputs, "description": f"{inputs.get('description', name)} (updated)"}
+        updated = provider.update(created.id, outs, news)
+        print(f"  ~ {name:<10} updated description={(updated.outs or {})['description']!r}")
+        provider.delete(created.id, updated.outs or {})
+        print(f"  - {name:<10} deleted {created.id}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pulumi_dfns.quickstart")
     parser.add_argument("--data-dir", type=Path, default=Path(".dfns-emulator"))
+    parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--stack", default="dev")
     args = parser.parse_args(argv)
+    project: Path = args.project
+    if not (project / "Pulumi.yaml").exists():
+        print(
+            f"quickstart: no Pulumi.yaml in {project}; run it from the repository root",
+            file=sys.stderr,
+        )
+        return 2
+    pulumi = shutil.which("pulumi")
     try:
         with running_emulator(args.data_dir) as url:
             print(f"local Dfns emulator at {url}")
-            client = DfnsClient(load_settings(stack_config(args.data_dir), env={}))
-            round_trip(client)
-    except DfnsError as exc:
+            env = emulator_env(args.data_dir)
+            if pulumi is not None:
+                return pulumi_up(pulumi, project, args.stack, env)
+            print(INSTALL_HINT, file=sys.stderr)
+            print(f"\nMeanwhile, the {args.stack} stack's webhooks through DfnsWebhookProvider:")
+            without_engine(project, args.stack, env)
+    except Exception as exc:  # a one-line reason, never a traceback, for a first run
         print(f"quickstart failed: {exc}", file=sys.stderr)
         return 1
-    print("done: every change above was a signed user action (challenge, signature, call)")
+    print("done: each change was one signed Dfns user action (challenge, signature, call)")
     return 0
 
 

@@ -174,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
             "time": time.time(),
             "userActionConsumed": False,
             "userAgent": request.headers.get("user-agent", ""),
+            "bodyFields": _body_fields(request.body),
         }
         if kit.latency:
             time.sleep(kit.latency)
@@ -320,6 +321,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.server.authority.issue_token(
                 db, org_id, user_id, kind=kind, permissions=tuple(permissions)
             )
+
+
+def _body_fields(body: bytes) -> list[str] | None:
+    """The top-level keys of a JSON object body (values stay out of the log)."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        return None
+    return sorted(parsed) if isinstance(parsed, dict) else None
 
 
 def serve_in_thread(config: EmulatorConfig) -> tuple[EmulatorServer, threading.Thread]:

@@ -1,0 +1,188 @@
+"""DfnsWebhook inputs: names, defaults, normalisation and validation (no network).
+
+`check_inputs` collects EVERY problem at once, each naming its property, so one
+`pulumi preview` shows the user all there is to fix. Values not yet known at preview
+(Pulumi `Unknown`s) are passed through untouched: they are checked when known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .events import ALL_EVENTS, closest_known, is_known
+
+URL = "url"
+EVENTS = "events"
+DESCRIPTION = "description"
+STATUS = "status"
+SECRET_VERSION = "secret_version"
+ADOPT_WEBHOOK_ID = "adopt_webhook_id"
+VERIFY_WITH_PING = "verify_with_ping"
+
+# Outputs that Dfns sets; never inputs.
+SECRET = "secret"
+DATE_CREATED = "date_created"
+DATE_UPDATED = "date_updated"
+
+# The four fields Dfns stores, in the order Dfns documents them.
+WEBHOOK_FIELDS = (URL, EVENTS, DESCRIPTION, STATUS)
+INPUTS = (*WEBHOOK_FIELDS, SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
+OUTPUTS = (*INPUTS, SECRET, DATE_CREATED, DATE_UPDATED)
+
+# Stack-config spelling (camelCase, as Pulumi config keys go) of each input, as the
+# reference program and the quickstart read webhooks from stack config.
+CONFIG_FIELDS = {
+    "url": URL,
+    "events": EVENTS,
+    "description": DESCRIPTION,
+    "status": STATUS,
+    "secretVersion": SECRET_VERSION,
+    "adoptWebhookId": ADOPT_WEBHOOK_ID,
+    "verifyWithPing": VERIFY_WITH_PING,
+}
+
+STATUSES = ("Enabled", "Disabled")
+DEFAULT_STATUS = "Enabled"
+DESCRIPTION_MAX = 256
+
+
+def is_unknown(value: Any) -> bool:
+    """A value the engine does not know yet (preview of a dependent resource)."""
+    from pulumi.output import Unknown  # import here: keeps provider start-up light
+
+    return isinstance(value, Unknown)
+
+
+@dataclass
+class Checked:
+    inputs: dict[str, Any]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def fail(self, prop: str, reason: str) -> None:
+        self.failures.append((prop, reason))
+
+
+def check_inputs(news: dict[str, Any]) -> Checked:
+    """Normalise and validate a DfnsWebhook's inputs (the `__provider` key excluded)."""
+    checked = Checked(inputs={})
+    for name in sorted(set(news) - set(OUTPUTS)):
+        checked.fail(name, f"unknown property '{name}'; DfnsWebhook takes: {', '.join(INPUTS)}")
+    for name in (SECRET, DATE_CREATED, DATE_UPDATED):
+        if news.get(name) is not None and not is_unknown(news.get(name)):
+            checked.fail(name, f"'{name}' is set by Dfns and cannot be given as an input")
+    inputs = checked.inputs
+    for name in INPUTS:
+        value = news.get(name)
+        if value is not None:
+            inputs[name] = value
+    _check_url(checked)
+    _check_events(checked)
+    _check_description(checked)
+    _check_status(checked)
+    _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
+    _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
+    verify = inputs.get(VERIFY_WITH_PING)
+    if verify is not None and not is_unknown(verify) and not isinstance(verify, bool):
+        checked.fail(VERIFY_WITH_PING, f"must be true or false, got {verify!r}")
+    return checked
+
+
+def _check_url(checked: Checked) -> None:
+    url = checked.inputs.get(URL)
+    if url is None:
+        checked.fail(URL, "required: the https URL Dfns should POST events to")
+        return
+    if is_unknown(url):
+        return
+    if not isinstance(url, str):
+        checked.fail(URL, f"must be a string, got {type(url).__name__}")
+        return
+    stripped = url.strip()
+    parts = urlsplit(stripped)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in stripped:
+        checked.fail(
+            URL,
+            f"{url!r} is not an absolute http(s) URL with a host, e.g. https://hooks.example.com/dfns",
+        )
+        return
+    checked.inputs[URL] = stripped
+
+
+def _check_events(checked: Checked) -> None:
+    events = checked.inputs.get(EVENTS)
+    if events is None:
+        checked.fail(EVENTS, f"required: at least one event kind, or '{ALL_EVENTS}' for all")
+        return
+    if is_unknown(events):
+        return
+    if isinstance(events, str) or not isinstance(events, list | tuple):
+        checked.fail(EVENTS, f"must be a list of event kinds, got {type(events).__name__}")
+        return
+    if not events:
+        checked.fail(EVENTS, f"must hold at least one event kind, or '{ALL_EVENTS}' for all")
+        return
+    if any(is_unknown(e) for e in events):
+        return
+    problems = []
+    for index, kind in enumerate(events):
+        if not isinstance(kind, str):
+            problems.append(f"events[{index}] must be a string, got {type(kind).__name__}")
+            continue
+        if is_known(kind):
+            continue
+        near = closest_known(kind)
+        if near is not None:
+            problems.append(
+                f"events[{index}] '{kind}' is not a Dfns event kind; did you mean '{near}'?"
+            )
+        else:
+            checked.warnings.append(
+                f"events[{index}] '{kind}' is not in pulumi-dfns's catalogue of Dfns event kinds; "
+                "passing it on in case Dfns added it since (Dfns will refuse it if not)"
+            )
+    for problem in problems:
+        checked.fail(EVENTS, problem)
+    if not problems:
+        checked.inputs[EVENTS] = sorted(set(events))
+
+
+def _check_description(checked: Checked) -> None:
+    description = checked.inputs.get(DESCRIPTION)
+    if description is None or is_unknown(description):
+        return
+    if not isinstance(description, str):
+        checked.fail(DESCRIPTION, f"must be a string, got {type(description).__name__}")
+    elif len(description) > DESCRIPTION_MAX:
+        checked.fail(
+            DESCRIPTION,
+            f"is {len(description)} characters; Dfns allows at most {DESCRIPTION_MAX}",
+        )
+    elif description == "":
+        # Dfns stores no empty description: absent and empty mean the same.
+        del checked.inputs[DESCRIPTION]
+
+
+def _check_status(checked: Checked) -> None:
+    status = checked.inputs.get(STATUS)
+    if status is None:
+        checked.inputs[STATUS] = DEFAULT_STATUS
+        return
+    if is_unknown(status):
+        return
+    if status not in STATUSES:
+        checked.fail(STATUS, f"{status!r} is not one of {' or '.join(STATUSES)}")
+
+
+def _check_optional_text(checked: Checked, name: str, meaning: str) -> None:
+    value = checked.inputs.get(name)
+    if value is None or is_unknown(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        checked.fail(name, f"must be text ({meaning}), got {type(value).__name__}")
+    elif isinstance(value, int):
+        checked.inputs[name] = str(value)
+    elif not value.strip():
+        checked.fail(name, f"must not be blank ({meaning})")

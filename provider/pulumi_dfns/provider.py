@@ -1,0 +1,267 @@
+"""DfnsWebhookProvider: the engine side of DfnsWebhook, run by `python -m pulumi.dynamic`.
+
+The class's import path (`pulumi_dfns.provider.DfnsWebhookProvider`) is written into
+every stack's state by the pickled `__provider` property: it must never move. The
+instance pickled at program time carries no attributes at all; settings and the HTTP
+client are built here, in `configure`, inside the provider process.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from .client import DfnsClient
+from .errors import DfnsError, DfnsNotFoundError, DfnsSettingsError
+from .inputs import (
+    ADOPT_WEBHOOK_ID,
+    DATE_CREATED,
+    DATE_UPDATED,
+    DESCRIPTION,
+    EVENTS,
+    INPUTS,
+    SECRET,
+    SECRET_VERSION,
+    STATUS,
+    URL,
+    VERIFY_WITH_PING,
+    WEBHOOK_FIELDS,
+    check_inputs,
+    is_unknown,
+)
+from .settings import ALL_SETTINGS, load_settings
+
+PROVIDER_KEY = "__provider"
+# Inputs Dfns does not store: kept in state from the program's inputs.
+PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
+
+
+class DfnsProviderError(Exception):
+    """What the user reads when an operation fails: one line, no secret."""
+
+
+def _plain(value: Any) -> Any:
+    """Drop a secret wrapper, if any: the engine may hand back secret-marked values."""
+    from pulumi.runtime import rpc
+
+    return rpc.unwrap_rpc_secret(value)
+
+
+def _secret(value: Any) -> Any:
+    from pulumi.runtime import rpc
+
+    return None if value is None else rpc.wrap_rpc_secret(value)
+
+
+def _same(name: str, old: Any, new: Any) -> bool:
+    if name == EVENTS:
+        return old is not None and new is not None and sorted(set(old)) == sorted(set(new))
+    if name == DESCRIPTION:
+        return (old or None) == (new or None)
+    return bool(old == new)
+
+
+class DfnsWebhookProvider(ResourceProvider):
+    """Creates, diffs, updates, reads and deletes one Dfns webhook per resource."""
+
+    # Attributes set in `configure` only (provider process); never at program time.
+    _client: DfnsClient | None
+    _settings_error: DfnsSettingsError | None
+
+    def configure(self, req: ConfigureRequest) -> None:
+        # Never raise here: the SDK would retry configure on every call and show a
+        # traceback. A settings problem is reported by `check` (at preview) and by every
+        # operation that needs Dfns.
+        self._client = None
+        self._settings_error = None
+        config = {s.config_key: req.config.get(s.config_key) for s in ALL_SETTINGS}
+        try:
+            self._client = DfnsClient(load_settings(config))
+        except DfnsSettingsError as exc:
+            self._settings_error = exc
+
+    def _dfns(self) -> DfnsClient:
+        client: DfnsClient | None = getattr(self, "_client", None)
+        if client is None:
+            error = getattr(self, "_settings_error", None)
+            raise DfnsProviderError(
+                f"Dfns settings: {error}" if error else "the provider was not configured"
+            )
+        return client
+
+    # -- check and diff: no network ---------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = {k: _plain(v) for k, v in news.items() if k != PROVIDER_KEY}
+        checked = check_inputs(props)
+        for warning in checked.warnings:
+            print(f"warning: DfnsWebhook {warning}", file=sys.stderr, flush=True)
+        failures = [CheckFailure(prop, reason) for prop, reason in checked.failures]
+        error = getattr(self, "_settings_error", None)
+        if error is not None:
+            failures.append(CheckFailure(error.setting, error.reason))
+        return CheckResult(checked.inputs, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changes = []
+        for name in (*WEBHOOK_FIELDS, SECRET_VERSION):
+            new = _plain(news.get(name))
+            if is_unknown(new) or not _same(name, _plain(olds.get(name)), new):
+                changes.append(name)
+        replaces = [SECRET_VERSION] if SECRET_VERSION in changes else []
+        # adopt_webhook_id and verify_with_ping matter only when they act (create,
+        # update): changing them alone is recorded without touching Dfns.
+        for name in (ADOPT_WEBHOOK_ID, VERIFY_WITH_PING):
+            if _plain(olds.get(name)) != _plain(news.get(name)):
+                changes.append(name)
+        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
+
+    # -- create, update, read, delete ------------------------------------------------
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = {k: _plain(props.get(k)) for k in INPUTS}
+        client = self._dfns()
+        adopt = inputs.get(ADOPT_WEBHOOK_ID)
+        try:
+            if adopt:
+                webhook = self._adopt(client, str(adopt), inputs)
+            else:
+                webhook = client.create_webhook(
+                    inputs[URL],
+                    list(inputs[EVENTS]),
+                    status=inputs.get(STATUS),
+                    description=inputs.get(DESCRIPTION),
+                )
+        except DfnsError as exc:
+            raise DfnsProviderError(f"creating webhook for {inputs.get(URL)}: {exc}") from None
+        self._verify(client, webhook["id"], inputs)
+        return CreateResult(webhook["id"], self._outputs(webhook, inputs, webhook.get(SECRET)))
+
+    def _adopt(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            current = client.get_webhook(webhook_id)
+        except DfnsNotFoundError:
+            raise DfnsProviderError(
+                f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
+                "check the id, or remove adopt_webhook_id to create a new webhook"
+            ) from None
+        changes = _changed_fields(_from_dfns(current), inputs)
+        print(
+            f"warning: DfnsWebhook adopted {webhook_id}: Dfns returns a webhook's secret only "
+            "when it is created, so the 'secret' output stays empty; set secret_version to "
+            "replace the webhook with one whose secret Pulumi holds",
+            file=sys.stderr,
+            flush=True,
+        )
+        return client.update_webhook(webhook_id, changes) if changes else current
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = {k: _plain(news.get(k)) for k in INPUTS}
+        client = self._dfns()
+        changes = _changed_fields({k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS}, inputs)
+        secret = _plain(olds.get(SECRET))
+        if changes:
+            try:
+                webhook = client.update_webhook(id_, changes)
+            except DfnsNotFoundError:
+                raise DfnsProviderError(
+                    f"updating webhook {id_}: it no longer exists in Dfns (deleted outside "
+                    "Pulumi?); run `pulumi refresh` to drop it from the state, then "
+                    "`pulumi up` to create it again"
+                ) from None
+            except DfnsError as exc:
+                raise DfnsProviderError(f"updating webhook {id_}: {exc}") from None
+            # Dfns returns the secret only at creation; older API versions echoed it here.
+            secret = webhook.get(SECRET) or secret
+        else:
+            webhook = {
+                "id": id_,
+                **{k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS},
+                "dateCreated": _plain(olds.get(DATE_CREATED)),
+                "dateUpdated": _plain(olds.get(DATE_UPDATED)),
+            }
+        self._verify(client, id_, inputs)
+        return UpdateResult(self._outputs(webhook, inputs, secret))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._dfns()
+        try:
+            webhook = client.get_webhook(id_)
+        except DfnsNotFoundError:
+            return ReadResult("", {})  # gone: the engine drops it from state
+        except DfnsError as exc:
+            raise DfnsProviderError(f"reading webhook {id_}: {exc}") from None
+        kept = {
+            k: _plain(props.get(k)) for k in (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
+        }
+        secret = webhook.get(SECRET) or _plain(props.get(SECRET))
+        outs = self._outputs(webhook, kept, secret)
+        inputs = {k: outs[k] for k in INPUTS if outs.get(k) is not None}
+        return ReadResult(id_, outs, inputs)
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        try:
+            self._dfns().delete_webhook(id_)
+        except DfnsNotFoundError:
+            return  # already gone: that is what delete wanted
+        except DfnsError as exc:
+            raise DfnsProviderError(f"deleting webhook {id_}: {exc}") from None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _verify(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> None:
+        if not inputs.get(VERIFY_WITH_PING):
+            return
+        try:
+            answer = client.ping_webhook(webhook_id)
+        except DfnsError as exc:
+            raise DfnsProviderError(f"pinging webhook {webhook_id}: {exc}") from None
+        if str(answer.get("status")) != "200":
+            detail = f": {answer['error']}" if answer.get("error") else ""
+            raise DfnsProviderError(
+                f"webhook {webhook_id} is saved, but its receiver answered the test ping "
+                f"with status {answer.get('status')}{detail}; fix the receiver at "
+                f"{inputs.get(URL)} and run `pulumi up` again (or set verify_with_ping=False)"
+            )
+
+    @staticmethod
+    def _outputs(webhook: dict[str, Any], inputs: dict[str, Any], secret: Any) -> dict[str, Any]:
+        outs = _from_dfns(webhook)
+        outs[SECRET] = _secret(secret or None)
+        outs[DATE_CREATED] = webhook.get("dateCreated")
+        outs[DATE_UPDATED] = webhook.get("dateUpdated")
+        for name in PROGRAM_ONLY:
+            outs[name] = inputs.get(name)
+        return outs
+
+
+def _from_dfns(webhook: dict[str, Any]) -> dict[str, Any]:
+    """Dfns's webhook as DfnsWebhook's four fields, normalised as `check` normalises."""
+    return {
+        URL: webhook.get("url"),
+        EVENTS: sorted(set(webhook.get("events") or [])),
+        DESCRIPTION: webhook.get("description") or None,
+        STATUS: webhook.get("status"),
+    }
+
+
+def _changed_fields(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The partial PUT body that turns `current` into `wanted`."""
+    body: dict[str, Any] = {}
+    for name in WEBHOOK_FIELDS:
+        if not _same(name, current.get(name), wanted.get(name)):
+            value = wanted.get(name)
+            # Dfns documents no way to clear a description; an empty one is the closest.
+            body[name] = "" if name == DESCRIPTION and value is None else value
+    return body

@@ -1,0 +1,49 @@
+"""The reference program: one DfnsWebhook per entry of the stack's `webhooks` config.
+
+Stack config (Pulumi.<stack>.yaml):
+
+    dfns-webhooks:webhooks:
+      payments:
+        url: https://hooks.example.com/dfns/payments
+        events: [wallet.transfer.confirmed, wallet.transfer.failed]
+        description: Payments service
+        status: Enabled          # optional, Enabled by default
+        secretVersion: "1"       # optional; change it to roll the secret
+        adoptWebhookId: wh-...   # optional; take over an existing webhook
+        verifyWithPing: true     # optional; ping the receiver after each change
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from pulumi_dfns import DfnsWebhook
+from pulumi_dfns.inputs import CONFIG_FIELDS as FIELDS
+
+
+def declare(webhooks: dict[str, Any]) -> dict[str, DfnsWebhook]:
+    """Declare the webhooks; unknown config fields fail with their name."""
+    declared = {}
+    for name, spec in sorted(webhooks.items()):
+        if not isinstance(spec, dict):
+            raise ValueError(f"webhooks.{name}: expected a map with url and events")
+        unknown = sorted(set(spec) - set(FIELDS))
+        if unknown:
+            raise ValueError(
+                f"webhooks.{name}: unknown field(s) {', '.join(unknown)}; "
+                f"expected {', '.join(FIELDS)}"
+            )
+        declared[name] = DfnsWebhook(name, **{FIELDS[k]: v for k, v in spec.items()})
+    return declared
+
+
+def main() -> None:
+    config = pulumi.Config()
+    webhooks = declare(config.require_object("webhooks"))
+    pulumi.export("webhookIds", {name: hook.id for name, hook in webhooks.items()})
+    pulumi.export(
+        "webhookSecrets",
+        pulumi.Output.secret({name: hook.secret for name, hook in webhooks.items()}),
+    )

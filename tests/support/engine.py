@@ -1,0 +1,211 @@
+"""Stand in for the Pulumi engine: drive `python -u -m pulumi.dynamic` over gRPC.
+
+The engine runs the SDK's provider server, reads its port from stdout, calls Configure
+with the whole stack config, then Check/Diff/Create/Update/Read/Delete with Structs that
+carry `__provider` (the pickled provider) and the resource's properties. Since the
+server answers Configure with acceptSecrets=false, the engine sends plaintext.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from pulumi_dfns.provider import DfnsWebhookProvider
+
+TYPE = "pulumi-python:dynamic/dfns:Webhook"
+PROVIDER_KEY = "__provider"
+DIFF_NONE = provider_pb2.DiffResponse.DIFF_NONE
+DIFF_SOME = provider_pb2.DiffResponse.DIFF_SOME
+UNKNOWN = rpc.UNKNOWN
+
+
+def serialized_provider() -> str:
+    """What a program puts in `__provider` for a DfnsWebhook (the SDK's own serializer)."""
+    value: str = serialize_provider(DfnsWebhookProvider())
+    return value
+
+
+def to_struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    struct: struct_pb2.Struct = asyncio.run(rpc.serialize_properties(props, {}))
+    return struct
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    props: dict[str, Any] = rpc.deserialize_properties(struct, keep_unknowns=True)
+    return props
+
+
+@dataclass
+class EngineError(Exception):
+    """A provider call failed: the gRPC status and the details the engine would show."""
+
+    code: grpc.StatusCode
+    details: str
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.details}"
+
+
+@dataclass
+class Checked:
+    inputs: dict[str, Any]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Diffed:
+    changes: int
+    replaces: list[str]
+    delete_before_replace: bool
+
+
+class ProviderServer:
+    """One provider server process, configured once (as the engine does)."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.provider = serialized_provider()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.dynamic"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PULUMI_PROJECT": "pulumi-dfns-tests", **(env or {})},
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        port = int(self._proc.stdout.readline().decode().strip())
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self._readers = [
+            threading.Thread(target=self._drain, args=(self._proc.stdout, self.stdout)),
+            threading.Thread(target=self._drain, args=(self._proc.stderr, self.stderr)),
+        ]
+        for reader in self._readers:
+            reader.daemon = True
+            reader.start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(self.channel).result(timeout=30)
+        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    @staticmethod
+    def _drain(stream: Any, sink: bytearray) -> None:
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            sink.extend(chunk)
+
+    def close(self) -> None:
+        self.channel.close()
+        self._proc.terminate()
+        self._proc.wait(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=5)
+
+    def output(self) -> str:
+        """All the provider process printed (what the user would see)."""
+        return (bytes(self.stdout) + bytes(self.stderr)).decode(errors="replace")
+
+    # -- calls ------------------------------------------------------------------------
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self.stub, method)(request, timeout=120)
+        except grpc.RpcError as exc:
+            raise EngineError(exc.code(), exc.details() or "") from None
+
+    def _with_provider(self, props: dict[str, Any]) -> struct_pb2.Struct:
+        return to_struct({**props, PROVIDER_KEY: self.provider})
+
+    def configure(self, config: dict[str, str]) -> None:
+        self._call(
+            "Configure",
+            provider_pb2.ConfigureRequest(
+                args=to_struct(config), acceptSecrets=True, acceptResources=True
+            ),
+        )
+
+    def check(self, news: dict[str, Any], olds: dict[str, Any] | None = None) -> Checked:
+        answer = self._call(
+            "Check",
+            provider_pb2.CheckRequest(
+                urn=self.urn(),
+                olds=self._with_provider(olds or {}),
+                news=self._with_provider(news),
+            ),
+        )
+        inputs = from_struct(answer.inputs)
+        inputs.pop(PROVIDER_KEY, None)
+        return Checked(inputs, [(f.property, f.reason) for f in answer.failures])
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> Diffed:
+        answer = self._call(
+            "Diff",
+            provider_pb2.DiffRequest(
+                id=id_,
+                urn=self.urn(),
+                olds=self._with_provider(olds),
+                news=self._with_provider(news),
+            ),
+        )
+        return Diffed(answer.changes, list(answer.replaces), answer.deleteBeforeReplace)
+
+    def create(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        answer = self._call(
+            "Create",
+            provider_pb2.CreateRequest(urn=self.urn(), properties=self._with_provider(inputs)),
+        )
+        return answer.id, self._outs(answer.properties)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        answer = self._call(
+            "Update",
+            provider_pb2.UpdateRequest(
+                id=id_,
+                urn=self.urn(),
+                olds=self._with_provider(plaintext(olds)),
+                news=self._with_provider(news),
+            ),
+        )
+        return self._outs(answer.properties)
+
+    def read(self, id_: str, outs: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        answer = self._call(
+            "Read",
+            provider_pb2.ReadRequest(
+                id=id_, urn=self.urn(), properties=self._with_provider(plaintext(outs))
+            ),
+        )
+        inputs = from_struct(answer.inputs)
+        inputs.pop(PROVIDER_KEY, None)
+        return answer.id, self._outs(answer.properties), inputs
+
+    def delete(self, id_: str, outs: dict[str, Any]) -> None:
+        self._call(
+            "Delete",
+            provider_pb2.DeleteRequest(
+                id=id_, urn=self.urn(), properties=self._with_provider(plaintext(outs))
+            ),
+        )
+
+    @staticmethod
+    def urn(name: str = "hook") -> str:
+        return f"urn:pulumi:dev::pulumi-dfns::{TYPE}::{name}"
+
+    @staticmethod
+    def _outs(struct: struct_pb2.Struct) -> dict[str, Any]:
+        outs = from_struct(struct)
+        outs.pop(PROVIDER_KEY, None)
+        return outs
+
+
+def plaintext(props: dict[str, Any]) -> dict[str, Any]:
+    """State as the engine sends it to a provider that does not accept secrets."""
+    return {k: rpc.unwrap_rpc_secret(v) for k, v in props.items()}

@@ -1,0 +1,323 @@
+"""DfnsWebhook through the SDK's own provider server, driven over gRPC as the engine does,
+against the emulator over loopback HTTP. Request counts come from the emulator's log."""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from tests.support.emulator import EmulatorProcess
+from tests.support.engine import (
+    DIFF_NONE,
+    DIFF_SOME,
+    UNKNOWN,
+    EngineError,
+    ProviderServer,
+    plaintext,
+    serialized_provider,
+)
+
+INPUTS = {
+    "url": "https://receiver.example/dfns",
+    "events": ["wallet.transfer.confirmed", "wallet.created", "wallet.created"],
+    "description": "payments",
+}
+SIGNING = [("POST", "/auth/action/init"), ("POST", "/auth/action")]
+
+
+@pytest.fixture
+def engine(emulator: EmulatorProcess) -> Iterator[ProviderServer]:
+    server = ProviderServer()
+    server.configure(emulator.config())
+    yield server
+    server.close()
+
+
+def calls(emulator: EmulatorProcess) -> list[tuple[str, str]]:
+    return [(e["method"], e["path"]) for e in emulator.requests_log()]
+
+
+def up(
+    engine: ProviderServer, program: dict[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """check then create, as `pulumi up` does for a new resource."""
+    checked = engine.check(program)
+    assert checked.failures == []
+    webhook_id, outs = engine.create(checked.inputs)
+    return webhook_id, checked.inputs, outs
+
+
+def test_preview_sends_no_http_request(engine: ProviderServer, emulator: EmulatorProcess) -> None:
+    checked = engine.check(INPUTS)
+    assert checked.failures == []
+    assert checked.inputs["events"] == ["wallet.created", "wallet.transfer.confirmed"]
+    assert checked.inputs["status"] == "Enabled"  # the default, made explicit in state
+    fake_state = {**checked.inputs, "secret": "s", "date_created": "d", "date_updated": "d"}
+    assert (
+        engine.diff("wh-x", fake_state, {**checked.inputs, "status": "Disabled"}).changes
+        == DIFF_SOME
+    )
+    assert calls(emulator) == []
+
+
+def test_create_is_one_signed_call_with_a_secret_output(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _, outs = up(engine, INPUTS)
+    assert webhook_id.startswith("wh-")
+    assert calls(emulator) == [*SIGNING, ("POST", "/webhooks")]
+    assert rpc.is_rpc_secret(outs["secret"])
+    assert rpc.unwrap_rpc_secret(outs["secret"]).startswith("whsec-")
+    assert outs["url"] == INPUTS["url"]
+    assert outs["events"] == ["wallet.created", "wallet.transfer.confirmed"]
+    assert outs["status"] == "Enabled"
+    assert outs["date_created"] and outs["date_updated"]
+    live = emulator.client().get_webhook(webhook_id)
+    assert live["description"] == "payments"
+
+
+def test_no_op_diff_is_diff_none_and_provider_changes_are_ignored(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _inputs, outs = up(engine, INPUTS)
+    # Same events in another order, and a state written by an older provider pickle.
+    again = engine.check({**INPUTS, "events": list(reversed(INPUTS["events"]))}).inputs
+    state = {**plaintext(outs), "__provider": "an-older-pickle"}
+    assert engine.diff(webhook_id, state, again).changes == DIFF_NONE
+
+
+@pytest.mark.parametrize(
+    ("change", "replaces"),
+    [
+        ({"description": "renamed"}, []),
+        ({"url": "https://receiver.example/v2"}, []),
+        ({"events": ["*"]}, []),
+        ({"status": "Disabled"}, []),
+        ({"description": None}, []),
+        ({"secret_version": "2"}, ["secret_version"]),
+        ({"url": UNKNOWN}, []),
+    ],
+    ids=["description", "url", "events", "status", "clear-description", "roll-secret", "unknown"],
+)
+def test_diff_field_by_field(
+    engine: ProviderServer, emulator: EmulatorProcess, change: dict[str, Any], replaces: list[str]
+) -> None:
+    webhook_id, inputs, outs = up(engine, INPUTS)
+    news = {k: v for k, v in {**inputs, **change}.items() if v is not None}
+    diffed = engine.diff(webhook_id, plaintext(outs), news)
+    assert diffed.changes == DIFF_SOME
+    assert diffed.replaces == replaces
+    assert diffed.delete_before_replace is False
+
+
+def test_update_sends_only_changed_fields_and_returns_every_output(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _inputs, outs = up(engine, INPUTS)
+    emulator.clear_log()
+    news = engine.check({**INPUTS, "description": "renamed", "status": "Disabled"}).inputs
+    new_outs = engine.update(webhook_id, outs, news)
+    log = emulator.requests_log()
+    assert [(e["method"], e["path"]) for e in log] == [*SIGNING, ("PUT", f"/webhooks/{webhook_id}")]
+    assert log[-1]["bodyFields"] == ["description", "status"]
+    assert new_outs["description"] == "renamed"
+    assert new_outs["status"] == "Disabled"
+    assert new_outs["url"] == INPUTS["url"]
+    assert new_outs["date_created"] == outs["date_created"]
+    # Dfns returns no secret on update: the one from state comes back, still secret.
+    assert rpc.is_rpc_secret(new_outs["secret"])
+    assert new_outs["secret"] == outs["secret"]
+
+
+def test_removing_the_description_clears_it(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _inputs, outs = up(engine, INPUTS)
+    news = engine.check({k: v for k, v in INPUTS.items() if k != "description"}).inputs
+    new_outs = engine.update(webhook_id, outs, news)
+    assert new_outs.get("description") is None
+    # Dfns documents no way to clear a description: an empty one is sent.
+    assert emulator.client().get_webhook(webhook_id).get("description") == ""
+    # ...which reads back as no description: no diff at the next preview.
+    _, read_outs, _ = engine.read(webhook_id, new_outs)
+    assert engine.diff(webhook_id, plaintext(read_outs), news).changes == DIFF_NONE
+
+
+def test_refresh_sees_changes_made_outside_pulumi(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, inputs, outs = up(engine, INPUTS)
+    emulator.client().update_webhook(webhook_id, {"status": "Disabled", "events": ["*"]})
+    emulator.clear_log()
+    read_id, read_outs, read_inputs = engine.read(webhook_id, outs)
+    assert calls(emulator) == [("GET", f"/webhooks/{webhook_id}")]
+    assert read_id == webhook_id
+    assert read_outs["status"] == "Disabled" and read_outs["events"] == ["*"]
+    assert read_inputs["status"] == "Disabled"
+    assert rpc.is_rpc_secret(read_outs["secret"])  # carried over: Dfns never returns it again
+    assert read_outs["secret"] == outs["secret"]
+    # The next preview shows the drift against the program's inputs.
+    assert engine.diff(webhook_id, plaintext(read_outs), inputs).changes == DIFF_SOME
+    # ...and a refresh with no drift leaves no diff noise.
+    assert engine.diff(webhook_id, plaintext(read_outs), read_inputs).changes == DIFF_NONE
+
+
+def test_refresh_drops_a_webhook_deleted_outside_pulumi(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _, outs = up(engine, INPUTS)
+    emulator.client().delete_webhook(webhook_id)
+    read_id, _, _ = engine.read(webhook_id, outs)
+    assert read_id == ""
+
+
+def test_update_of_a_webhook_deleted_outside_pulumi_says_refresh(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, inputs, outs = up(engine, INPUTS)
+    emulator.client().delete_webhook(webhook_id)
+    with pytest.raises(EngineError) as caught:
+        engine.update(webhook_id, outs, {**inputs, "description": "x"})
+    assert "pulumi refresh" in caught.value.details
+    assert webhook_id in caught.value.details
+
+
+def test_delete_is_one_signed_call_and_deleting_twice_succeeds(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _, outs = up(engine, INPUTS)
+    emulator.clear_log()
+    engine.delete(webhook_id, outs)
+    assert calls(emulator) == [*SIGNING, ("DELETE", f"/webhooks/{webhook_id}")]
+    assert emulator.webhooks() == []
+    engine.delete(webhook_id, outs)  # already gone: still a success
+
+
+def test_rolling_the_secret_replaces_create_before_delete(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    old_id, _inputs, outs = up(engine, {**INPUTS, "secret_version": "1"})
+    news = engine.check({**INPUTS, "secret_version": "2"}).inputs
+    diffed = engine.diff(old_id, plaintext(outs), news)
+    assert diffed.replaces == ["secret_version"] and not diffed.delete_before_replace
+    # The engine replaces as create-then-delete.
+    new_id, new_outs = engine.create(news)
+    engine.delete(old_id, outs)
+    assert new_id != old_id
+    assert new_outs["secret"] != outs["secret"]
+    assert [w["id"] for w in emulator.webhooks()] == [new_id]
+
+
+def test_adopting_an_existing_webhook_updates_it_in_place(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    existing = emulator.client().create_webhook("https://old.example/x", ["wallet.created"])
+    emulator.clear_log()
+    webhook_id, _, outs = up(engine, {**INPUTS, "adopt_webhook_id": existing["id"]})
+    assert webhook_id == existing["id"]
+    assert calls(emulator) == [
+        ("GET", f"/webhooks/{webhook_id}"),
+        *SIGNING,
+        ("PUT", f"/webhooks/{webhook_id}"),
+    ]
+    assert outs["url"] == INPUTS["url"]
+    assert outs.get("secret") is None
+    assert len(emulator.webhooks()) == 1
+    assert "secret" in engine.output() and "only" in engine.output()  # the warning
+
+
+def test_adopting_a_missing_webhook_fails_naming_the_input(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    with pytest.raises(EngineError) as caught:
+        up(engine, {**INPUTS, "adopt_webhook_id": "wh-nope"})
+    assert "adopt_webhook_id" in caught.value.details
+    assert emulator.webhooks() == []
+
+
+def test_check_reports_every_bad_property_at_once(engine: ProviderServer) -> None:
+    checked = engine.check(
+        {
+            "url": "not a url",
+            "events": ["wallet.transfer.confimed", "*"],
+            "description": "d" * 300,
+            "status": "enabled",
+            "colour": "blue",
+        }
+    )
+    named = {prop for prop, _ in checked.failures}
+    assert named == {"url", "events", "description", "status", "colour"}
+    reasons = dict(checked.failures)
+    assert "did you mean 'wallet.transfer.confirmed'" in reasons["events"]
+    assert "256" in reasons["description"]
+
+
+def test_check_passes_an_unheard_of_kind_with_a_warning(engine: ProviderServer) -> None:
+    checked = engine.check({**INPUTS, "events": ["card.issued"]})
+    assert checked.failures == []
+    assert checked.inputs["events"] == ["card.issued"]
+    assert "card.issued" in engine.output() and "warning" in engine.output()
+
+
+def test_check_skips_values_not_yet_known(engine: ProviderServer) -> None:
+    checked = engine.check({"url": UNKNOWN, "events": UNKNOWN, "description": UNKNOWN})
+    assert checked.failures == []
+
+
+def test_missing_settings_fail_check_naming_the_key(emulator: EmulatorProcess) -> None:
+    server = ProviderServer(env={"DFNS_AUTH_TOKEN": ""})
+    try:
+        config = emulator.config()
+        del config["dfns:authToken"]
+        server.configure(config)
+        checked = server.check(INPUTS)
+        assert tuple(p for p, _ in checked.failures) == ("dfns:authToken",)
+        assert "pulumi config set --secret dfns:authToken" in checked.failures[0][1]
+        with pytest.raises(EngineError) as caught:
+            server.create(checked.inputs)
+        assert "dfns:authToken" in caught.value.details
+    finally:
+        server.close()
+
+
+def test_environment_settings_are_read_in_the_provider_process(
+    emulator: EmulatorProcess,
+) -> None:
+    creds = emulator.credentials()
+    server = ProviderServer(
+        env={
+            "DFNS_API_URL": creds["apiUrl"],
+            "DFNS_AUTH_TOKEN": creds["authToken"],
+            "DFNS_CREDENTIAL_ID": creds["credentialId"],
+            "DFNS_PRIVATE_KEY_FILE": creds["privateKeyFile"],
+        }
+    )
+    try:
+        server.configure({})
+        webhook_id, _, _ = up(server, INPUTS)
+        assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
+    finally:
+        server.close()
+
+
+def test_the_pickled_provider_holds_no_credential(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = emulator.credentials()
+    # Even with credentials in the program's environment, nothing is captured.
+    monkeypatch.setenv("DFNS_AUTH_TOKEN", creds["authToken"])
+    monkeypatch.setenv("DFNS_CREDENTIAL_ID", creds["credentialId"])
+    raw = base64.b64decode(serialized_provider())
+    for value in (creds["authToken"], creds["credentialId"], creds["privateKeyFile"]):
+        assert value.encode() not in raw
+    with open(creds["privateKeyFile"], "rb") as handle:
+        assert handle.read()[40:80] not in raw
+    # Pickled by reference: the class's import path, and no instance state.
+    assert b"pulumi_dfns.provider" in raw and b"DfnsWebhookProvider" in raw
+    provider = pickle.loads(raw)  # noqa: S301 - our own bytes
+    assert vars(provider) == {}
