@@ -16,9 +16,11 @@ import requests
 from .errors import (
     DfnsApiError,
     DfnsError,
+    DfnsMalformedResponseError,
     DfnsRateLimitedError,
     DfnsServerError,
     DfnsSettingsError,
+    DfnsSigningError,
     DfnsTransportError,
 )
 from .settings import ClientSettings
@@ -66,12 +68,14 @@ class DfnsClient:
             body["status"] = status
         if description is not None:
             body["description"] = description
-        answer = self._call("POST", "/webhooks", body=body, signed=True, idempotent=False)
-        return expect_object("POST", "/webhooks", answer, *WEBHOOK_FIELDS)
+        answer = self._call(
+            "POST", "/webhooks", body=body, signed=True, idempotent=False, expect=WEBHOOK_FIELDS
+        )
+        return _object(answer)
 
     def get_webhook(self, webhook_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}"
-        return expect_object("GET", path, self._call("GET", path), *WEBHOOK_FIELDS)
+        return _object(self._call("GET", path, expect=WEBHOOK_FIELDS))
 
     def list_webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of the organisation, following all pages."""
@@ -80,8 +84,7 @@ class DfnsClient:
     def update_webhook(self, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """PUT /webhooks/{id} with only the fields that change (a partial update)."""
         path = f"/webhooks/{_segment(webhook_id)}"
-        answer = self._call("PUT", path, body=changes, signed=True)
-        return expect_object("PUT", path, answer, *WEBHOOK_FIELDS)
+        return _object(self._call("PUT", path, body=changes, signed=True, expect=WEBHOOK_FIELDS))
 
     def delete_webhook(self, webhook_id: str) -> None:
         # Sent with no body, as the official Python SDK does (signed payload "").
@@ -91,8 +94,7 @@ class DfnsClient:
     def ping_webhook(self, webhook_id: str) -> dict[str, Any]:
         """POST /webhooks/{id}/ping: Dfns sends a test event and reports the receiver's status."""
         path = f"/webhooks/{_segment(webhook_id)}/ping"
-        answer = self._call("POST", path, signed=True, idempotent=False)
-        return expect_object("POST", path, answer, "status")
+        return _object(self._call("POST", path, signed=True, idempotent=False, expect=("status",)))
 
     def list_webhook_events(
         self,
@@ -110,7 +112,7 @@ class DfnsClient:
 
     def get_webhook_event(self, webhook_id: str, event_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}/events/{_segment(event_id)}"
-        return expect_object("GET", path, self._call("GET", path), "id", "kind")
+        return _object(self._call("GET", path, expect=("id", "kind")))
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -120,7 +122,7 @@ class DfnsClient:
             query = dict(params, limit=str(self.page_limit))
             if token:
                 query["paginationToken"] = token
-            body = expect_object("GET", path, self._call("GET", path, params=query), "items")
+            body = _object(self._call("GET", path, params=query, expect=("items",)))
             items = body["items"]
             if not isinstance(items, list):
                 raise DfnsError(f"GET {path}: 'items' is not a list")
@@ -139,20 +141,31 @@ class DfnsClient:
         params: dict[str, str] | None = None,
         signed: bool = False,
         idempotent: bool = True,
+        expect: tuple[str, ...] | None = None,
     ) -> Answer:
         """One logical call, retried within the settings' bounds.
 
         A signed call gets a fresh challenge and signature on every attempt, since a
         user action token is single-use. A non-idempotent call is retried only when
-        Dfns surely did not act (429, or a connection that never opened).
+        Dfns surely did not act (429, or a connection that never opened). `expect`
+        names the fields a good answer's JSON object holds: an answer without them is
+        malformed, and retried like a lost one.
         """
         deadline = time.monotonic() + self.settings.retry_timeout
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._attempt(method, path, body, params, signed)
-            except (DfnsTransportError, DfnsRateLimitedError, DfnsServerError) as exc:
+                answer = self._attempt(method, path, body, params, signed)
+                if expect is not None:
+                    expect_object(method, path, answer, *expect)
+                return answer
+            except (
+                DfnsTransportError,
+                DfnsRateLimitedError,
+                DfnsServerError,
+                DfnsMalformedResponseError,
+            ) as exc:
                 if not self._may_retry(exc, idempotent):
                     raise
                 delay = self._backoff(attempt, exc)
@@ -171,6 +184,9 @@ class DfnsClient:
             return idempotent or not exc.maybe_applied
         if isinstance(exc, DfnsRateLimitedError):
             return True
+        if isinstance(exc, DfnsMalformedResponseError):
+            # Dfns may have acted before the answer went wrong: only repeatable calls.
+            return idempotent
         return idempotent and isinstance(exc, DfnsApiError) and exc.status in RETRYABLE_STATUSES
 
     def _backoff(self, attempt: int, exc: DfnsError) -> float:
@@ -222,6 +238,15 @@ class DfnsClient:
             {"challengeIdentifier": challenge["challengeIdentifier"], "firstFactor": assertion}
         )
         answer = self._send("POST", "/auth/action", self._headers(True), sign_body, None)
+        if answer.status in (400, 401, 403):
+            # The token passed /auth/action/init, so a refusal here is about the key.
+            refused = error_from("POST", "/auth/action", answer)
+            raise DfnsSigningError(
+                f"Dfns refused the user action signature of credential "
+                f"{credential.credential_id} (HTTP {answer.status}: "
+                f"{refused.dfns_message or 'no message'}): dfns:privateKey must be the "
+                "private key registered for dfns:credentialId"
+            )
         if answer.status >= 300:
             raise error_from("POST", "/auth/action", answer)
         token = expect_object("POST", "/auth/action", answer, "userAction")["userAction"]
@@ -254,6 +279,12 @@ class DfnsClient:
             params=params,
             timeout=(self.settings.connect_timeout, self.settings.read_timeout),
         )
+
+
+def _object(answer: Answer) -> dict[str, Any]:
+    """The body of an answer `_call` already checked against its `expect` fields."""
+    body: dict[str, Any] = answer.body
+    return body
 
 
 def _segment(value: str) -> str:

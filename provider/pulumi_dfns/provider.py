@@ -8,6 +8,7 @@ client are built here, in `configure`, inside the provider process.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -23,7 +24,14 @@ from pulumi.dynamic import (
 )
 
 from .client import DfnsClient
-from .errors import DfnsError, DfnsNotFoundError, DfnsSettingsError
+from .errors import (
+    DfnsConflictError,
+    DfnsError,
+    DfnsForbiddenError,
+    DfnsNotFoundError,
+    DfnsPendingApprovalError,
+    DfnsSettingsError,
+)
 from .inputs import (
     ADOPT_WEBHOOK_ID,
     DATE_CREATED,
@@ -40,9 +48,12 @@ from .inputs import (
     check_inputs,
     is_unknown,
 )
+from .recovery import ExactlyOnceCreator
 from .settings import ALL_SETTINGS, load_settings
 
 PROVIDER_KEY = "__provider"
+# Set to 1 to see Python tracebacks of provider errors (for debugging the provider).
+TRACEBACKS_ENV = "DFNS_PROVIDER_TRACEBACKS"
 # Inputs Dfns does not store: kept in state from the program's inputs.
 PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
 
@@ -85,6 +96,11 @@ class DfnsWebhookProvider(ResourceProvider):
         # operation that needs Dfns.
         self._client = None
         self._settings_error = None
+        if os.environ.get(TRACEBACKS_ENV) != "1":
+            # The SDK's server sends the user `traceback.format_exc()` for any error.
+            # Our errors are complete sentences; frames of the SDK's server are noise.
+            # This process serves only this program's dynamic resources.
+            sys.tracebacklimit = 0
         config = {s.config_key: req.config.get(s.config_key) for s in ALL_SETTINGS}
         try:
             self._client = DfnsClient(load_settings(config))
@@ -133,19 +149,22 @@ class DfnsWebhookProvider(ResourceProvider):
         inputs = {k: _plain(props.get(k)) for k in INPUTS}
         client = self._dfns()
         adopt = inputs.get(ADOPT_WEBHOOK_ID)
+        what = f"adopting webhook {adopt}" if adopt else f"creating webhook for {inputs.get(URL)}"
         try:
             if adopt:
                 webhook = self._adopt(client, str(adopt), inputs)
             else:
-                webhook = client.create_webhook(
-                    inputs[URL],
-                    list(inputs[EVENTS]),
-                    status=inputs.get(STATUS),
-                    description=inputs.get(DESCRIPTION),
-                )
+                webhook = ExactlyOnceCreator(client).create(inputs)
         except DfnsError as exc:
-            raise DfnsProviderError(f"creating webhook for {inputs.get(URL)}: {exc}") from None
-        self._verify(client, webhook["id"], inputs)
+            raise explain(what, "Webhooks:Create", exc) from None
+        try:
+            self._verify(client, webhook["id"], inputs)
+        except DfnsProviderError:
+            if not adopt:
+                # The engine cannot record a resource whose create failed: remove it
+                # again so nothing is left in Dfns outside the state.
+                self._delete_quietly(client, webhook["id"])
+            raise
         return CreateResult(webhook["id"], self._outputs(webhook, inputs, webhook.get(SECRET)))
 
     def _adopt(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +188,8 @@ class DfnsWebhookProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
         client = self._dfns()
-        changes = _changed_fields({k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS}, inputs)
+        before = {k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS}
+        changes = _changed_fields(before, inputs)
         secret = _plain(olds.get(SECRET))
         if changes:
             try:
@@ -181,7 +201,7 @@ class DfnsWebhookProvider(ResourceProvider):
                     "`pulumi up` to create it again"
                 ) from None
             except DfnsError as exc:
-                raise DfnsProviderError(f"updating webhook {id_}: {exc}") from None
+                raise explain(f"updating webhook {id_}", "Webhooks:Update", exc) from None
             # Dfns returns the secret only at creation; older API versions echoed it here.
             secret = webhook.get(SECRET) or secret
         else:
@@ -191,34 +211,85 @@ class DfnsWebhookProvider(ResourceProvider):
                 "dateCreated": _plain(olds.get(DATE_CREATED)),
                 "dateUpdated": _plain(olds.get(DATE_UPDATED)),
             }
-        self._verify(client, id_, inputs)
+        try:
+            self._verify(client, id_, inputs)
+        except DfnsProviderError:
+            if changes:
+                # A failed update keeps the old state: put Dfns back the same way.
+                self._revert_quietly(client, id_, _changed_fields(inputs, before))
+            raise
         return UpdateResult(self._outputs(webhook, inputs, secret))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self._dfns()
         try:
-            webhook = client.get_webhook(id_)
-        except DfnsNotFoundError:
-            return ReadResult("", {})  # gone: the engine drops it from state
+            webhook = self._get_confirmed(client, id_)
         except DfnsError as exc:
-            raise DfnsProviderError(f"reading webhook {id_}: {exc}") from None
-        kept = {
-            k: _plain(props.get(k)) for k in (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
-        }
+            raise explain(f"reading webhook {id_}", "Webhooks:Read", exc) from None
+        if webhook is None:
+            return ReadResult("", {})  # gone: the engine drops it from state
+        kept = {k: _plain(props.get(k)) for k in PROGRAM_ONLY}
         secret = webhook.get(SECRET) or _plain(props.get(SECRET))
         outs = self._outputs(webhook, kept, secret)
         inputs = {k: outs[k] for k in INPUTS if outs.get(k) is not None}
         return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        client = self._dfns()
         try:
-            self._dfns().delete_webhook(id_)
-        except DfnsNotFoundError:
-            return  # already gone: that is what delete wanted
+            for _ in range(2):
+                try:
+                    client.delete_webhook(id_)
+                    return
+                except DfnsNotFoundError:
+                    # Already gone is what delete wants, once a read agrees: a 404
+                    # from a lagging replica must not orphan a live webhook.
+                    if self._get_confirmed(client, id_) is None:
+                        return
         except DfnsError as exc:
-            raise DfnsProviderError(f"deleting webhook {id_}: {exc}") from None
+            raise explain(f"deleting webhook {id_}", "Webhooks:Delete", exc) from None
+        raise DfnsProviderError(
+            f"deleting webhook {id_}: Dfns answered 404 to DELETE but still shows it; "
+            "run `pulumi destroy` (or `pulumi up`) again"
+        )
 
     # -- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _get_confirmed(client: DfnsClient, id_: str) -> dict[str, Any] | None:
+        """The webhook, or None when two reads in a row say it is gone."""
+        for _ in range(2):
+            try:
+                return client.get_webhook(id_)
+            except DfnsNotFoundError:
+                continue
+        return None
+
+    @staticmethod
+    def _delete_quietly(client: DfnsClient, id_: str) -> None:
+        try:
+            client.delete_webhook(id_)
+        except DfnsNotFoundError:
+            pass
+        except DfnsError as exc:
+            print(
+                f"warning: DfnsWebhook could not remove webhook {id_} after its failed "
+                f"create ({exc}); delete it in Dfns or adopt it with adopt_webhook_id",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    @staticmethod
+    def _revert_quietly(client: DfnsClient, id_: str, body: dict[str, Any]) -> None:
+        try:
+            client.update_webhook(id_, body)
+        except DfnsError as exc:
+            print(
+                f"warning: DfnsWebhook could not undo the change to webhook {id_} ({exc}); "
+                "run `pulumi refresh` to bring the state in line",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _verify(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> None:
         if not inputs.get(VERIFY_WITH_PING):
@@ -226,13 +297,14 @@ class DfnsWebhookProvider(ResourceProvider):
         try:
             answer = client.ping_webhook(webhook_id)
         except DfnsError as exc:
-            raise DfnsProviderError(f"pinging webhook {webhook_id}: {exc}") from None
+            raise explain(f"pinging webhook {webhook_id}", "Webhooks:Ping", exc) from None
         if str(answer.get("status")) != "200":
             detail = f": {answer['error']}" if answer.get("error") else ""
             raise DfnsProviderError(
-                f"webhook {webhook_id} is saved, but its receiver answered the test ping "
-                f"with status {answer.get('status')}{detail}; fix the receiver at "
-                f"{inputs.get(URL)} and run `pulumi up` again (or set verify_with_ping=False)"
+                f"the receiver at {inputs.get(URL)} answered the test ping of webhook "
+                f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
+                "not kept: fix the receiver and run `pulumi up` again (or set "
+                "verify_with_ping=False)"
             )
 
     @staticmethod
@@ -244,6 +316,34 @@ class DfnsWebhookProvider(ResourceProvider):
         for name in PROGRAM_ONLY:
             outs[name] = inputs.get(name)
         return outs
+
+
+def explain(what: str, permission: str, exc: DfnsError) -> DfnsProviderError:
+    """One line for the user: the operation, what Dfns said, and the next step."""
+    if isinstance(exc, DfnsForbiddenError):
+        return DfnsProviderError(
+            f"{what}: Dfns refused (HTTP 403: {exc.dfns_message or 'forbidden'}): the "
+            f"service account needs the {permission} permission, and its user action must "
+            "be allowed by your Dfns policies"
+        )
+    if isinstance(exc, DfnsPendingApprovalError):
+        approval = f" {exc.error_id}" if exc.error_id else ""
+        after = (
+            "once approved, adopt the new webhook with adopt_webhook_id (or reject it) and "
+            "run `pulumi up` again"
+            if permission == "Webhooks:Create"
+            else "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
+        )
+        return DfnsProviderError(
+            f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
+        )
+    if isinstance(exc, DfnsConflictError) and "limit" in exc.dfns_message.lower():
+        return DfnsProviderError(
+            f"{what}: Dfns's webhook limit is reached ({exc.dfns_message}); delete unused "
+            "webhooks, or when replacing (secret_version) set the resource option "
+            "delete_before_replace=True so the old webhook goes first"
+        )
+    return DfnsProviderError(f"{what}: {exc}")
 
 
 def _from_dfns(webhook: dict[str, Any]) -> dict[str, Any]:
