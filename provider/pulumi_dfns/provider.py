@@ -48,7 +48,7 @@ from .inputs import (
     check_inputs,
     is_unknown,
 )
-from .recovery import ExactlyOnceCreator
+from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
 from .settings import ALL_SETTINGS, load_settings
 
 PROVIDER_KEY = "__provider"
@@ -223,7 +223,7 @@ class DfnsWebhookProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self._dfns()
         try:
-            webhook = self._get_confirmed(client, id_)
+            webhook = get_unless_gone(client, id_)
         except DfnsError as exc:
             raise explain(f"reading webhook {id_}", "Webhooks:Read", exc) from None
         if webhook is None:
@@ -235,49 +235,32 @@ class DfnsWebhookProvider(ResourceProvider):
         return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        client = self._dfns()
         try:
-            for _ in range(2):
-                try:
-                    client.delete_webhook(id_)
-                    return
-                except DfnsNotFoundError:
-                    # Already gone is what delete wants, once a read agrees: a 404
-                    # from a lagging replica must not orphan a live webhook.
-                    if self._get_confirmed(client, id_) is None:
-                        return
+            gone = delete_until_gone(self._dfns(), id_)
         except DfnsError as exc:
             raise explain(f"deleting webhook {id_}", "Webhooks:Delete", exc) from None
-        raise DfnsProviderError(
-            f"deleting webhook {id_}: Dfns answered 404 to DELETE but still shows it; "
-            "run `pulumi destroy` (or `pulumi up`) again"
-        )
+        if not gone:
+            raise DfnsProviderError(
+                f"deleting webhook {id_}: Dfns answered 404 to DELETE but still shows it; "
+                "run `pulumi destroy` (or `pulumi up`) again"
+            )
 
     # -- helpers ----------------------------------------------------------------------
 
     @staticmethod
-    def _get_confirmed(client: DfnsClient, id_: str) -> dict[str, Any] | None:
-        """The webhook, or None when two reads in a row say it is gone."""
-        for _ in range(2):
-            try:
-                return client.get_webhook(id_)
-            except DfnsNotFoundError:
-                continue
-        return None
-
-    @staticmethod
     def _delete_quietly(client: DfnsClient, id_: str) -> None:
         try:
-            client.delete_webhook(id_)
-        except DfnsNotFoundError:
-            pass
+            if delete_until_gone(client, id_):
+                return
+            reason = "Dfns still shows it"
         except DfnsError as exc:
-            print(
-                f"warning: DfnsWebhook could not remove webhook {id_} after its failed "
-                f"create ({exc}); delete it in Dfns or adopt it with adopt_webhook_id",
-                file=sys.stderr,
-                flush=True,
-            )
+            reason = str(exc)
+        print(
+            f"warning: DfnsWebhook could not remove webhook {id_} after its failed "
+            f"create ({reason}); delete it in Dfns or adopt it with adopt_webhook_id",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @staticmethod
     def _revert_quietly(client: DfnsClient, id_: str, body: dict[str, Any]) -> None:

@@ -31,8 +31,8 @@ from .inputs import DESCRIPTION, EVENTS, STATUS, URL
 
 # Dfns's clock and ours may disagree by this much when matching creation times.
 CLOCK_SKEW = 60.0
-# Rounds of "delete the webhook whose answer was lost": each round is a full client
-# call with its own retries, since leaving it behind would orphan it.
+# Rounds of listing (to find) and deleting the webhook whose answer was lost: each
+# round is a full client call with its own retries, since giving up orphans it.
 CLEANUP_ROUNDS = 3
 
 
@@ -108,15 +108,18 @@ class ExactlyOnceCreator:
         )
 
     def _find_ours(self, inputs: dict[str, Any], since: float, cause: DfnsError) -> list[str]:
-        try:
-            listed = self.client.list_webhooks()
-        except DfnsError as exc:
-            raise CreateFailed(
-                f"the create's answer was lost ({cause}) and listing webhooks to check "
-                f"whether Dfns made it failed ({exc}); look in Dfns for a webhook with url "
-                f"{inputs[URL]}: delete it, or adopt it with adopt_webhook_id"
-            ) from None
-        return [str(w["id"]) for w in listed if matches(w, inputs, since)]
+        error: DfnsError | None = None
+        for _ in range(CLEANUP_ROUNDS):
+            try:
+                listed = self.client.list_webhooks()
+                return [str(w["id"]) for w in listed if matches(w, inputs, since)]
+            except DfnsError as exc:
+                error = exc
+        raise CreateFailed(
+            f"the create's answer was lost ({cause}) and listing webhooks to check "
+            f"whether Dfns made it failed ({error}); look in Dfns for a webhook with url "
+            f"{inputs[URL]}: delete it, or adopt it with adopt_webhook_id"
+        )
 
     def _remove_ours(
         self, inputs: dict[str, Any], since: float, cause: DfnsError, settle: float
@@ -138,10 +141,8 @@ class ExactlyOnceCreator:
         error: DfnsError | None = None
         for _ in range(CLEANUP_ROUNDS):
             try:
-                self.client.delete_webhook(webhook_id)
-                return
-            except DfnsNotFoundError:
-                return
+                if delete_until_gone(self.client, webhook_id):
+                    return
             except DfnsError as exc:
                 error = exc
         raise CreateFailed(
@@ -150,3 +151,29 @@ class ExactlyOnceCreator:
             f"{webhook_id} in Dfns, or adopt it with adopt_webhook_id={webhook_id} "
             "(its secret cannot be recovered)"
         )
+
+
+def get_unless_gone(client: DfnsClient, webhook_id: str) -> dict[str, Any] | None:
+    """The webhook, or None when two reads in a row say it is gone.
+
+    A single 404 is not trusted: dropping a live webhook from state (or skipping its
+    deletion) would orphan it, and a lagging replica can answer 404 for a moment.
+    """
+    for _ in range(2):
+        try:
+            return client.get_webhook(webhook_id)
+        except DfnsNotFoundError:
+            continue
+    return None
+
+
+def delete_until_gone(client: DfnsClient, webhook_id: str) -> bool:
+    """Delete; a 404 counts once a read agrees. False if Dfns still shows it after two tries."""
+    for _ in range(2):
+        try:
+            client.delete_webhook(webhook_id)
+            return True
+        except DfnsNotFoundError:
+            if get_unless_gone(client, webhook_id) is None:
+                return True
+    return False

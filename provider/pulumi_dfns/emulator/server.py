@@ -22,7 +22,7 @@ from .auth import Authority, Clock, new_id
 from .deliveries import Deliverer
 from .errors import ApiFailure
 from .store import Store
-from .testkit import TestKit, parse_fault
+from .testkit import TestKit, parse_chaos, parse_fault
 
 CONTROL_PREFIX = "/_emulator/"
 MAX_BODY = 1 << 20
@@ -289,7 +289,14 @@ class Handler(BaseHTTPRequestHandler):
             kit.latency = float(seconds)
             return {"seconds": kit.latency}
         if route == ("GET", "stats"):
-            return {"connectionsOpened": kit.connections_opened}
+            return {"connectionsOpened": kit.connections_opened, "chaos": kit.chaos_stats()}
+        if route == ("POST", "chaos"):
+            kit.set_chaos(parse_chaos(body))
+            return kit.chaos_stats()
+        if route == ("DELETE", "chaos"):
+            stats = kit.chaos_stats()
+            kit.set_chaos(None)
+            return stats
         if route == ("POST", "clock"):
             advance = body.get("advanceSeconds") if isinstance(body, dict) else None
             if not isinstance(advance, int | float) or advance < 0:

@@ -6,6 +6,7 @@ Real Dfns has no `/_emulator/` prefix, so none of this can be mistaken for its A
 from __future__ import annotations
 
 import fnmatch
+import random
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -66,10 +67,42 @@ def parse_fault(body: Any) -> Fault:
     return fault
 
 
+@dataclass
+class Chaos:
+    """Fault a share of all API requests at random (seeded, so a run repeats)."""
+
+    rate: float
+    faults: list[Fault]
+    rng: random.Random
+    seen: int = 0
+    faulted: int = 0
+
+    def draw(self) -> Fault | None:
+        self.seen += 1
+        if self.rng.random() >= self.rate:
+            return None
+        self.faulted += 1
+        return self.rng.choice(self.faults)
+
+
+def parse_chaos(body: Any) -> Chaos:
+    if not isinstance(body, dict):
+        raise ApiFailure(400, "chaos: body must be a JSON object")
+    rate = body.get("rate")
+    if not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise ApiFailure(400, "chaos.rate: a number from 0 to 1")
+    faults = body.get("faults")
+    if not isinstance(faults, list) or not faults:
+        raise ApiFailure(400, "chaos.faults: a non-empty list of faults")
+    parsed = [parse_fault({**f, "method": "*", "path": "*"}) for f in faults]
+    return Chaos(float(rate), parsed, random.Random(body.get("seed", 0)))
+
+
 class TestKit:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self.chaos: Chaos | None = None
         self._log: list[dict[str, Any]] = []
         self.latency = 0.0
         self.connections_opened = 0
@@ -91,7 +124,7 @@ class TestKit:
             return [asdict(f) for f in self._faults]
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first armed fault for this request, spending one of its uses."""
+        """The first armed fault for this request, spending one of its uses; else chaos."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
@@ -99,7 +132,17 @@ class TestKit:
                     if fault.times == 0:
                         self._faults.remove(fault)
                     return fault
-        return None
+            return self.chaos.draw() if self.chaos is not None else None
+
+    def set_chaos(self, chaos: Chaos | None) -> None:
+        with self._lock:
+            self.chaos = chaos
+
+    def chaos_stats(self) -> dict[str, Any]:
+        with self._lock:
+            if self.chaos is None:
+                return {"rate": 0, "seen": 0, "faulted": 0}
+            return {"rate": self.chaos.rate, "seen": self.chaos.seen, "faulted": self.chaos.faulted}
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
