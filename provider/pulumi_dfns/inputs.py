@@ -84,6 +84,9 @@ def check_inputs(news: dict[str, Any]) -> Checked:
     _check_status(checked)
     _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
     _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
+    adopt = checked.inputs.get(ADOPT_WEBHOOK_ID)
+    if isinstance(adopt, str) and adopt.strip() and not adopt.startswith("wh-"):
+        checked.fail(ADOPT_WEBHOOK_ID, f"{adopt!r} is not a Dfns webhook id (wh-...)")
     verify = inputs.get(VERIFY_WITH_PING)
     if verify is not None and not is_unknown(verify) and not isinstance(verify, bool):
         checked.fail(VERIFY_WITH_PING, f"must be true or false, got {verify!r}")
@@ -130,6 +133,9 @@ def _check_events(checked: Checked) -> None:
     for index, kind in enumerate(events):
         if not isinstance(kind, str):
             problems.append(f"events[{index}] must be a string, got {type(kind).__name__}")
+            continue
+        if not kind.strip():
+            problems.append(f"events[{index}] is blank; name an event kind, or '{ALL_EVENTS}'")
             continue
         if is_known(kind):
             continue

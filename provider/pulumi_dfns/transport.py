@@ -64,7 +64,9 @@ def send(
             method, url, headers=headers, data=data, params=params, timeout=timeout
         )
     except requests.exceptions.ConnectTimeout:
-        raise DfnsTransportError(method, path, "connect timed out", maybe_applied=False) from None
+        raise DfnsTransportError(
+            method, path, "connect timed out: is dfns:apiUrl right?", maybe_applied=False
+        ) from None
     except requests.exceptions.ReadTimeout:
         raise DfnsTransportError(
             method, path, f"no answer within {timeout[1]:g}s", maybe_applied=True
@@ -77,7 +79,11 @@ def send(
         # A refused connection never reached Dfns; anything else (reset, closed mid-answer)
         # may have been acted on.
         refused = _is_connect_failure(exc)
-        reason = "connection refused" if refused else "connection closed before the answer"
+        reason = (
+            f"cannot connect to {url[: len(url) - len(path)]}: is dfns:apiUrl right?"
+            if refused
+            else "connection closed before the answer"
+        )
         raise DfnsTransportError(method, path, reason, maybe_applied=not refused) from None
     except requests.exceptions.RequestException as exc:
         raise DfnsTransportError(method, path, type(exc).__name__, maybe_applied=True) from None
