@@ -45,7 +45,7 @@ class DfnsClient:
     ) -> None:
         self.settings = settings
         self.page_limit = page_limit
-        self._session = session or new_session()
+        self._session = session or new_session(settings.api_url)
         self._sleep = sleep
         self._random = random.Random()
 

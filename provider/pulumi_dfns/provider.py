@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -23,7 +24,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from .client import DfnsClient
 from .errors import (
     DfnsConflictError,
     DfnsError,
@@ -49,7 +49,10 @@ from .inputs import (
     is_unknown,
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
-from .settings import ALL_SETTINGS, load_settings
+from .settings import ALL_SETTINGS, ClientSettings, load_settings
+
+if TYPE_CHECKING:
+    from .client import DfnsClient
 
 PROVIDER_KEY = "__provider"
 # Set to 1 to see Python tracebacks of provider errors (for debugging the provider).
@@ -87,15 +90,19 @@ class DfnsWebhookProvider(ResourceProvider):
     """Creates, diffs, updates, reads and deletes one Dfns webhook per resource."""
 
     # Attributes set in `configure` only (provider process); never at program time.
-    _client: DfnsClient | None
+    _settings: ClientSettings | None
     _settings_error: DfnsSettingsError | None
+    _client: DfnsClient | None
+    _client_lock: threading.Lock
 
     def configure(self, req: ConfigureRequest) -> None:
         # Never raise here: the SDK would retry configure on every call and show a
         # traceback. A settings problem is reported by `check` (at preview) and by every
         # operation that needs Dfns.
-        self._client = None
+        self._settings = None
         self._settings_error = None
+        self._client = None
+        self._client_lock = threading.Lock()
         if os.environ.get(TRACEBACKS_ENV) != "1":
             # The SDK's server sends the user `traceback.format_exc()` for any error.
             # Our errors are complete sentences; frames of the SDK's server are noise.
@@ -103,18 +110,25 @@ class DfnsWebhookProvider(ResourceProvider):
             sys.tracebacklimit = 0
         config = {s.config_key: req.config.get(s.config_key) for s in ALL_SETTINGS}
         try:
-            self._client = DfnsClient(load_settings(config))
+            self._settings = load_settings(config)
         except DfnsSettingsError as exc:
             self._settings_error = exc
 
     def _dfns(self) -> DfnsClient:
-        client: DfnsClient | None = getattr(self, "_client", None)
-        if client is None:
+        """The client, built on first use: a preview (check, diff) never needs one, and
+        the HTTP stack's import stays off the provider's start-up path."""
+        settings: ClientSettings | None = getattr(self, "_settings", None)
+        if settings is None:
             error = getattr(self, "_settings_error", None)
             raise DfnsProviderError(
                 f"Dfns settings: {error}" if error else "the provider was not configured"
             )
-        return client
+        with self._client_lock:
+            if self._client is None:
+                from . import client
+
+                self._client = client.DfnsClient(settings)
+            return self._client
 
     # -- check and diff: no network ---------------------------------------------------
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import DfnsClient
 from .errors import (
     DfnsError,
     DfnsMalformedResponseError,
@@ -28,6 +27,9 @@ from .errors import (
     DfnsTransportError,
 )
 from .inputs import DESCRIPTION, EVENTS, STATUS, URL
+
+if TYPE_CHECKING:
+    from .client import DfnsClient
 
 # Dfns's clock and ours may disagree by this much when matching creation times.
 CLOCK_SKEW = 60.0

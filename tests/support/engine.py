@@ -72,10 +72,16 @@ class Diffed:
 
 
 class ProviderServer:
-    """One provider server process, configured once (as the engine does)."""
+    """One provider server process, configured once (as the engine does).
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.provider = serialized_provider()
+    `provider` is the `__provider` string to send (default: a pickled
+    DfnsWebhookProvider, as a program's DfnsWebhook sends it).
+    """
+
+    pid: int
+
+    def __init__(self, env: dict[str, str] | None = None, provider: str | None = None) -> None:
+        self.provider = provider or serialized_provider()
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"],
             stdout=subprocess.PIPE,
@@ -83,6 +89,7 @@ class ProviderServer:
             env={**os.environ, "PULUMI_PROJECT": "pulumi-dfns-tests", **(env or {})},
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
+        self.pid = self._proc.pid
         port = int(self._proc.stdout.readline().decode().strip())
         self.stdout = bytearray()
         self.stderr = bytearray()
