@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from .errors import (
     DfnsApiError,
     DfnsError,
@@ -24,7 +22,7 @@ from .errors import (
     DfnsTransportError,
 )
 from .settings import ClientSettings
-from .transport import Answer, encode_json, error_from, expect_object, new_session, send
+from .transport import Answer, Transport, encode_json, error_from, expect_object, send
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 WEBHOOK_FIELDS = ("id", "url", "events", "status")
@@ -33,24 +31,24 @@ SIGNING_PATHS = frozenset({"/auth/action/init", "/auth/action"})
 
 
 class DfnsClient:
-    """A client for one organisation. Thread-safe: one pooled session, no per-call state."""
+    """A client for one organisation. Thread-safe: one connection pool, no per-call state."""
 
     def __init__(
         self,
         settings: ClientSettings,
         *,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_limit: int = PAGE_LIMIT,
     ) -> None:
         self.settings = settings
         self.page_limit = page_limit
-        self._session = session or new_session(settings.api_url)
+        self._transport = transport or Transport(settings.api_url)
         self._sleep = sleep
         self._random = random.Random()
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()
 
     # -- webhooks ---------------------------------------------------------------------
 
@@ -270,7 +268,7 @@ class DfnsClient:
         params: dict[str, str] | None,
     ) -> Answer:
         return send(
-            self._session,
+            self._transport,
             method,
             self.settings.api_url + path,
             path,
