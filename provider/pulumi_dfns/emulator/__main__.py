@@ -37,7 +37,15 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     parser.add_argument(
         "--rate-limit", type=int, default=1000, help="requests per organisation per 60 s"
     )
+    parser.add_argument(
+        "--delivery-time-scale",
+        type=float,
+        default=1.0,
+        help="multiplies Dfns's delivery retry schedule (1 min, 12 min, 2 h, 1 day)",
+    )
     args = parser.parse_args(argv)
+    if args.delivery_time_scale < 0:
+        parser.error("--delivery-time-scale must be >= 0")
     if args.max_webhooks < 0:
         parser.error("--max-webhooks must be >= 0")
     if args.rate_limit < 1:
@@ -49,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         max_webhooks=args.max_webhooks,
         key_type=args.key_type,
         rate_limit=args.rate_limit,
+        delivery_time_scale=args.delivery_time_scale,
     )
 
 

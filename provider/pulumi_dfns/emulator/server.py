@@ -36,6 +36,7 @@ class EmulatorConfig:
     max_webhooks: int = 5
     key_type: str = "ed25519"
     rate_limit: int = 1000
+    delivery_time_scale: float = 1.0
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -50,7 +51,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.clock = Clock()
         self.authority = Authority(self.store, self.clock)
         self.kit = TestKit()
-        self.deliverer = Deliverer(self.store, self.clock)
+        self.deliverer = Deliverer(self.store, self.clock, config.delivery_time_scale)
         self.api = DfnsApi(
             self.store,
             self.authority,
@@ -73,6 +74,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        self.deliverer.close()
         self.store.close()
 
 
@@ -293,7 +295,11 @@ class Handler(BaseHTTPRequestHandler):
             kit.latency = float(seconds)
             return {"seconds": kit.latency}
         if route == ("GET", "stats"):
-            return {"connectionsOpened": kit.connections_opened, "chaos": kit.chaos_stats()}
+            return {
+                "connectionsOpened": kit.connections_opened,
+                "chaos": kit.chaos_stats(),
+                "pendingRetries": self.server.deliverer.pending_retries(),
+            }
         if route == ("POST", "chaos"):
             kit.set_chaos(parse_chaos(body))
             return kit.chaos_stats()
@@ -307,9 +313,27 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
             self.server.clock.offset += float(advance)
             return {"offsetSeconds": self.server.clock.offset}
+        if route == ("POST", "events"):
+            return {"deliveries": self._emit(body)}
         if route == ("POST", "tokens"):
             return {"token": self._issue_token(body)}
         raise ApiFailure(404, f"no emulator facility {route[0]} {CONTROL_PREFIX}{route[1]}")
+
+    def _emit(self, body: Any) -> list[dict[str, Any]]:
+        """Emit an event of a kind to every subscribed, Enabled webhook (as Dfns would)."""
+        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+            raise ApiFailure(400, "events: body must be an object with a kind")
+        data = body.get("data", {})
+        if not isinstance(data, dict):
+            raise ApiFailure(400, "events.data: an object")
+        scale = body.get("timeScale")
+        if scale is not None and (not isinstance(scale, int | float) or scale < 0):
+            raise ApiFailure(400, "events.timeScale: a number >= 0")
+        org_id = self.server.store.get_meta("org_id")
+        assert org_id
+        return self.server.deliverer.emit(
+            org_id, body["kind"], data, None if scale is None else float(scale)
+        )
 
     def _issue_token(self, body: Any) -> str:
         """A further token for the same service account: other permissions or user kind."""
