@@ -143,7 +143,7 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
     ),
     (
         "key-malformed",
-        lambda c, t: c.update({"dfns:privateKey": "-----BEGIN PRIVATE KEY-----\nxx\n"}),
+        lambda c, t: c.update({"dfns:privateKey": "-----BEGIN " + "PRIVATE KEY-----\nxx\n"}),
         "dfns:privateKey",
         "not a PEM private key",
     ),

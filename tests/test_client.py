@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,8 @@ from pulumi_dfns.errors import (
     DfnsConflictError,
     DfnsNotFoundError,
     DfnsPendingApprovalError,
+    DfnsRateLimitedError,
+    DfnsServerError,
     DfnsSigningError,
     DfnsTransportError,
     DfnsUnauthorizedError,
@@ -185,3 +188,47 @@ def test_ping_and_events_endpoints(emulator: EmulatorProcess) -> None:
     assert client.list_webhook_events(webhook_id, kind="wallet.created", delivery_failed=True) == []
     with pytest.raises(DfnsNotFoundError):
         client.get_webhook_event(webhook_id, "whe-missing")
+
+
+def test_retry_after_is_honoured(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    emulator.fault("GET", "/webhooks", "status", status=429, retryAfter=1)
+    started = time.monotonic()
+    assert client.list_webhooks() == []
+    assert time.monotonic() - started >= 1.0
+    assert [e["status"] for e in emulator.requests_log()] == [429, 200]
+
+
+def test_a_retried_signed_call_gets_a_fresh_challenge_and_signature(
+    emulator: EmulatorProcess,
+) -> None:
+    client = emulator.client()
+    webhook_id = client.create_webhook("https://receiver.example/x", ["*"])["id"]
+    emulator.clear_log()
+    emulator.fault("PUT", f"/webhooks/{webhook_id}", "status", status=503)
+    client.update_webhook(webhook_id, {"status": "Disabled"})
+    log = emulator.requests_log()
+    put = ("PUT", f"/webhooks/{webhook_id}")
+    assert [(e["method"], e["path"]) for e in log] == [*SIGNING, put, *SIGNING, put]
+    assert [e["status"] for e in log] == [200, 200, 503, 200, 200, 200]
+
+
+def test_retries_are_bounded_in_attempts(start_emulator: Callable[..., EmulatorProcess]) -> None:
+    emulator = start_emulator()
+    client = DfnsClient(emulator.settings(max_attempts=3))
+    emulator.fault("GET", "/webhooks", "status", status=500, times=10)
+    with pytest.raises(DfnsServerError):
+        client.list_webhooks()
+    assert len(emulator.requests_log()) == 3
+
+
+def test_retries_are_bounded_in_time(emulator: EmulatorProcess) -> None:
+    client = DfnsClient(emulator.settings(retry_timeout=0.5))
+    emulator.fault("GET", "/webhooks", "status", status=429, retryAfter=5, times=10)
+    started = time.monotonic()
+    with pytest.raises(DfnsRateLimitedError) as caught:
+        client.list_webhooks()
+    # A wait past the budget is not started: the error comes at once, saying to wait.
+    assert time.monotonic() - started < 2
+    assert caught.value.retry_after == 5
+    assert "wait" in str(caught.value)

@@ -74,7 +74,7 @@ def load_private_key(
             reason = "cannot decrypt the private key: wrong passphrase, or not a PEM private key"
             raise DfnsSettingsError(setting, reason) from None
         raise DfnsSettingsError(
-            setting, "not a PEM private key (expected '-----BEGIN PRIVATE KEY-----' text)"
+            setting, "not a PEM private key (expected the text of a PKCS#8 or traditional PEM file)"
         ) from None
     except UnsupportedAlgorithm:
         raise DfnsSettingsError(setting, "the private key's algorithm is not supported") from None
