@@ -85,9 +85,10 @@ def test_engine_outputs_reach_the_declared_output_properties(recorder: Recorder)
     return pulumi.Output.all(hook.secret, hook.date_created, hook.status).apply(verify)
 
 
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
 def test_additional_secret_outputs_are_merged_into_the_users_options(
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Any:
     # Mocks ignore additional_secret_outputs, so look at the options the SDK receives.
     seen: list[pulumi.ResourceOptions] = []
     original = pulumi.CustomResource.__init__
@@ -99,7 +100,7 @@ def test_additional_secret_outputs_are_merged_into_the_users_options(
     monkeypatch.setattr(pulumi.CustomResource, "__init__", spy)
     from pulumi_dfns import DfnsWebhook
 
-    DfnsWebhook(
+    hook = DfnsWebhook(
         "h",
         url="https://r.example",
         events=["*"],
@@ -107,8 +108,41 @@ def test_additional_secret_outputs_are_merged_into_the_users_options(
     )
     assert seen[0].protect is True
     assert set(seen[0].additional_secret_outputs or []) == {"url", "secret"}
+    return hook.id  # let the registration finish inside the test's event loop
 
 
 def test_unknown_config_fields_are_named() -> None:
     with pytest.raises(ValueError, match=r"webhooks.x: unknown field\(s\) colour"):
         webhooks_program.declare({"x": {"url": "https://r.example", "events": ["*"], "colour": 1}})
+
+
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
+def test_args_object_and_keywords_declare_the_same_inputs(recorder: Recorder) -> Any:
+    from pulumi_dfns import DfnsWebhook, DfnsWebhookArgs
+
+    by_args = DfnsWebhook(
+        "by-args",
+        DfnsWebhookArgs(
+            url="https://r.example/a", events=["*"], description="d", status="Disabled"
+        ),
+    )
+    by_keywords = DfnsWebhook(
+        "by-keywords", url="https://r.example/a", events=["*"], description="d", status="Disabled"
+    )
+
+    def verify(_: Any) -> None:
+        inputs = {r.name: r.inputs for r in recorder.resources}
+        for name in ("by-args", "by-keywords"):
+            inputs[name].pop("__provider")
+        assert inputs["by-args"] == inputs["by-keywords"]
+        assert inputs["by-args"]["status"] == "Disabled"
+
+    return pulumi.Output.all(by_args.id, by_keywords.id).apply(verify)
+
+
+def test_the_provider_class_has_a_stable_public_import_path() -> None:
+    import pulumi_dfns
+    from pulumi_dfns.provider import DfnsWebhookProvider
+
+    assert pulumi_dfns.DfnsWebhookProvider is DfnsWebhookProvider
+    assert DfnsWebhookProvider.__module__ == "pulumi_dfns.provider"
