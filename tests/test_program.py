@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,15 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def recorder() -> Recorder:
+def recorder() -> Iterator[Recorder]:
     # Other tests' asyncio.run() leave no current loop; Pulumi's runtime wants one.
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     mocks = Recorder()
     pulumi.runtime.set_mocks(mocks, project="dfns-webhooks", stack="dev", preview=False)
-    return mocks
+    yield mocks
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def dev_webhooks() -> dict[str, Any]:
