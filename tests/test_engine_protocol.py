@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -321,3 +321,21 @@ def test_the_pickled_provider_holds_no_credential(
     assert b"pulumi_dfns.provider" in raw and b"DfnsWebhookProvider" in raw
     provider = pickle.loads(raw)  # noqa: S301 - our own bytes
     assert vars(provider) == {}
+
+
+def test_the_webhook_limit_error_says_what_to_do(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    emulator = start_emulator("--max-webhooks", "1")
+    server = ProviderServer()
+    try:
+        server.configure(emulator.config())
+        up(server, INPUTS)
+        with pytest.raises(EngineError) as caught:
+            up(server, {**INPUTS, "url": "https://receiver.example/second"})
+        details = caught.value.details
+        assert "webhook limit is reached" in details
+        assert "delete_before_replace=True" in details
+        assert len(emulator.webhooks()) == 1
+    finally:
+        server.close()

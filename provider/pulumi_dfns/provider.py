@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -25,7 +25,7 @@ from pulumi.dynamic import (
 )
 
 from .errors import (
-    DfnsConflictError,
+    DfnsApiError,
     DfnsError,
     DfnsForbiddenError,
     DfnsNotFoundError,
@@ -315,6 +315,17 @@ class DfnsWebhookProvider(ResourceProvider):
         return outs
 
 
+def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
+    """Dfns documents the limit, not its status code (the emulator answers 409): any
+    4xx but 429 whose message speaks of a limit is taken as the webhook limit."""
+    return (
+        isinstance(exc, DfnsApiError)
+        and 400 <= exc.status < 500
+        and exc.status != 429
+        and "limit" in exc.dfns_message.lower()
+    )
+
+
 def explain(what: str, permission: str, exc: DfnsError) -> DfnsProviderError:
     """One line for the user: the operation, what Dfns said, and the next step."""
     if isinstance(exc, DfnsForbiddenError):
@@ -334,7 +345,7 @@ def explain(what: str, permission: str, exc: DfnsError) -> DfnsProviderError:
         return DfnsProviderError(
             f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
         )
-    if isinstance(exc, DfnsConflictError) and "limit" in exc.dfns_message.lower():
+    if _is_webhook_limit(exc):
         return DfnsProviderError(
             f"{what}: Dfns's webhook limit is reached ({exc.dfns_message}); delete unused "
             "webhooks, or when replacing (secret_version) set the resource option "
