@@ -171,7 +171,7 @@ def deployed(
 
 
 def emit(emulator: EmulatorProcess, kind: str, **extra: Any) -> list[dict[str, Any]]:
-    answer = emulator._control("POST", "events", {"kind": kind, "data": {"n": 1}, **extra})
+    answer = emulator.control("POST", "events", {"kind": kind, "data": {"n": 1}, **extra})
     deliveries: list[dict[str, Any]] = answer["deliveries"]
     return deliveries
 

@@ -47,7 +47,7 @@ def test_soak_leaves_no_duplicate_and_no_orphan(tmp_path: Path) -> None:
         engine.configure(
             {**emulator.config(), "dfns:readTimeout": str(READ_TIMEOUT), "dfns:retryTimeout": "20"}
         )
-        emulator._control(
+        emulator.control(
             "POST", "chaos", {"rate": FAULT_RATE, "seed": SEED, "faults": CHAOS_FAULTS}
         )
         for step in range(OPERATIONS):
@@ -60,7 +60,7 @@ def test_soak_leaves_no_duplicate_and_no_orphan(tmp_path: Path) -> None:
             except EngineError as exc:
                 counts["failed"] += 1
                 failures.append(exc.details)
-        chaos = emulator._control("DELETE", "chaos")
+        chaos = emulator.control("DELETE", "chaos")
         # A failed operation may have acted before failing (a delete whose answer was
         # lost, then a refused retry): the state is stale, not wrong about what it
         # owns. `pulumi refresh` is the user's remedy; run it as the engine would.

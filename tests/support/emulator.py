@@ -91,36 +91,36 @@ class EmulatorProcess:
 
     # -- /_emulator/ ------------------------------------------------------------------
 
-    def _control(self, method: str, name: str, body: Any = None) -> Any:
+    def control(self, method: str, name: str, body: Any = None) -> Any:
         response = self.http.request(method, f"{self.url}/_emulator/{name}", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
 
     def requests_log(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._control("GET", "requests")["items"]
+        items: list[dict[str, Any]] = self.control("GET", "requests")["items"]
         return items
 
     def clear_log(self) -> None:
-        self._control("DELETE", "requests")
+        self.control("DELETE", "requests")
 
     def fault(self, method: str, path: str, action: str, **extra: Any) -> None:
-        self._control("POST", "faults", {"method": method, "path": path, "action": action, **extra})
+        self.control("POST", "faults", {"method": method, "path": path, "action": action, **extra})
 
     def clear_faults(self) -> None:
-        self._control("DELETE", "faults")
+        self.control("DELETE", "faults")
 
     def set_latency(self, seconds: float) -> None:
-        self._control("POST", "latency", {"seconds": seconds})
+        self.control("POST", "latency", {"seconds": seconds})
 
     def advance_clock(self, seconds: float) -> None:
-        self._control("POST", "clock", {"advanceSeconds": seconds})
+        self.control("POST", "clock", {"advanceSeconds": seconds})
 
     def connections_opened(self) -> int:
-        count: int = self._control("GET", "stats")["connectionsOpened"]
+        count: int = self.control("GET", "stats")["connectionsOpened"]
         return count
 
     def issue_token(self, **body: Any) -> str:
-        token: str = self._control("POST", "tokens", body)["token"]
+        token: str = self.control("POST", "tokens", body)["token"]
         return token
 
     def webhooks(self) -> list[dict[str, Any]]:
