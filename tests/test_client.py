@@ -232,3 +232,12 @@ def test_retries_are_bounded_in_time(emulator: EmulatorProcess) -> None:
     assert time.monotonic() - started < 2
     assert caught.value.retry_after == 5
     assert "wait" in str(caught.value)
+
+
+def test_non_ascii_bodies_are_signed_and_sent_as_the_same_bytes(emulator: EmulatorProcess) -> None:
+    client = emulator.client()
+    created = client.create_webhook(
+        "https://receiver.example/x", ["*"], description="Zahlungen für café ✓"
+    )
+    updated = client.update_webhook(created["id"], {"description": "paiements, 支付"})
+    assert updated["description"] == "paiements, 支付"

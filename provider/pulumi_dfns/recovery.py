@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 CLOCK_SKEW = 60.0
 # Rounds of listing (to find) and deleting the webhook whose answer was lost: each
 # round is a full client call with its own retries, since giving up orphans it.
-CLEANUP_ROUNDS = 3
+CLEANUP_ROUNDS = 5
+# Reads that must all answer 404 before a webhook counts as gone.
+CONFIRM_READS = 3
 
 
 class CreateFailed(DfnsError):
@@ -156,12 +158,13 @@ class ExactlyOnceCreator:
 
 
 def get_unless_gone(client: DfnsClient, webhook_id: str) -> dict[str, Any] | None:
-    """The webhook, or None when two reads in a row say it is gone.
+    """The webhook, or None when three reads in a row say it is gone.
 
-    A single 404 is not trusted: dropping a live webhook from state (or skipping its
-    deletion) would orphan it, and a lagging replica can answer 404 for a moment.
+    A lone 404 is not trusted: dropping a live webhook from state (or skipping its
+    deletion) would orphan it, and a lagging replica can answer 404 for a moment. The
+    extra reads cost only on this path, never on a refresh that finds the webhook.
     """
-    for _ in range(2):
+    for _ in range(CONFIRM_READS):
         try:
             return client.get_webhook(webhook_id)
         except DfnsNotFoundError:
