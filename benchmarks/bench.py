@@ -55,13 +55,6 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of another process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
 class Bench:
     def __init__(self, repeat: int) -> None:
         self.repeat = repeat

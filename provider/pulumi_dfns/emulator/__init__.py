@@ -5,6 +5,6 @@ Run it with `python -m pulumi_dfns.emulator` or `dfns-emulator`.
 
 from __future__ import annotations
 
-from .server import EmulatorConfig, EmulatorServer, serve_in_thread
+from .server import EmulatorConfig, EmulatorServer
 
-__all__ = ["EmulatorConfig", "EmulatorServer", "serve_in_thread"]
+__all__ = ["EmulatorConfig", "EmulatorServer"]

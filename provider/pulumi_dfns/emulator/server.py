@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -365,11 +364,3 @@ def _body_fields(body: bytes) -> list[str] | None:
     except ValueError:
         return None
     return sorted(parsed) if isinstance(parsed, dict) else None
-
-
-def serve_in_thread(config: EmulatorConfig) -> tuple[EmulatorServer, threading.Thread]:
-    """Start an emulator in this process (for scripts); stop it with server.shutdown()."""
-    server = EmulatorServer(config)
-    thread = threading.Thread(target=server.serve_forever, name="dfns-emulator", daemon=True)
-    thread.start()
-    return server, thread
