@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .emulator.launch import launch
 from .errors import DfnsError
 
-READY = re.compile(r"ready at (http://\S+)")
 INSTALL_HINT = (
     "The pulumi CLI is not installed (not found on PATH). Install it with\n"
     "    curl -fsSL https://get.pulumi.com | sh\n"
@@ -37,25 +35,9 @@ INSTALL_HINT = (
 
 @contextmanager
 def running_emulator(data_dir: Path) -> Iterator[str]:
-    """Run `python -m pulumi_dfns.emulator` until the block ends; yield its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pulumi_dfns.emulator", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """Run the emulator until the block ends; yield its URL."""
+    proc, url = launch(data_dir)
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        url = None
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise DfnsError(f"the emulator exited before it was ready (exit {proc.wait()})")
-            match = READY.search(line)
-            url = match.group(1) if match else None
-        if url is None:
-            raise DfnsError("the emulator was not ready within 30 s")
         yield url
     finally:
         proc.terminate()

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from pulumi_dfns.client import DfnsClient
+from pulumi_dfns.emulator.launch import launch
 from pulumi_dfns.settings import ClientSettings, load_settings
-
-READY = re.compile(r"ready at (http://\S+)")
 
 
 class EmulatorProcess:
@@ -29,30 +25,8 @@ class EmulatorProcess:
         self.http = requests.Session()
 
     def start(self, port: int = 0) -> EmulatorProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pulumi_dfns.emulator",
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(port),
-            *self.args,
-        ]
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert self._proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"emulator exited early with {self._proc.wait()}")
-            match = READY.search(line)
-            if match:
-                self.url = match.group(1)
-                return self
-        raise RuntimeError("emulator did not print its ready line within 30 s")
+        self._proc, self.url = launch(self.data_dir, *self.args, port=port)
+        return self
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
