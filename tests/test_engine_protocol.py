@@ -228,7 +228,8 @@ def test_adopting_an_existing_webhook_updates_it_in_place(
     assert outs["url"] == INPUTS["url"]
     assert outs.get("secret") is None
     assert len(emulator.webhooks()) == 1
-    assert "secret" in engine.output() and "only" in engine.output()  # the warning
+    assert f"warning: DfnsWebhook adopted {webhook_id}" in engine.output()
+    assert "returns a webhook's secret only when it is created" in engine.output()
 
 
 def test_adopting_a_missing_webhook_fails_naming_the_input(

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pulumi.output import Unknown
+
 from .events import ALL_EVENTS, closest_known, is_known
 
 URL = "url"
@@ -50,8 +52,6 @@ DESCRIPTION_MAX = 256
 
 def is_unknown(value: Any) -> bool:
     """A value the engine does not know yet (preview of a dependent resource)."""
-    from pulumi.output import Unknown  # import here: keeps provider start-up light
-
     return isinstance(value, Unknown)
 
 

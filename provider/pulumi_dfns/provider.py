@@ -23,6 +23,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime import rpc  # loaded already: the provider server is pulumi's
 
 from .errors import (
     DfnsApiError,
@@ -32,16 +33,14 @@ from .errors import (
     DfnsPendingApprovalError,
     DfnsSettingsError,
 )
+from .fields import changed_fields, from_dfns, same
 from .inputs import (
     ADOPT_WEBHOOK_ID,
     DATE_CREATED,
     DATE_UPDATED,
-    DESCRIPTION,
-    EVENTS,
     INPUTS,
     SECRET,
     SECRET_VERSION,
-    STATUS,
     URL,
     VERIFY_WITH_PING,
     WEBHOOK_FIELDS,
@@ -67,23 +66,11 @@ class DfnsProviderError(Exception):
 
 def _plain(value: Any) -> Any:
     """Drop a secret wrapper, if any: the engine may hand back secret-marked values."""
-    from pulumi.runtime import rpc
-
     return rpc.unwrap_rpc_secret(value)
 
 
 def _secret(value: Any) -> Any:
-    from pulumi.runtime import rpc
-
     return None if value is None else rpc.wrap_rpc_secret(value)
-
-
-def _same(name: str, old: Any, new: Any) -> bool:
-    if name == EVENTS:
-        return old is not None and new is not None and sorted(set(old)) == sorted(set(new))
-    if name == DESCRIPTION:
-        return (old or None) == (new or None)
-    return bool(old == new)
 
 
 class DfnsWebhookProvider(ResourceProvider):
@@ -147,7 +134,7 @@ class DfnsWebhookProvider(ResourceProvider):
         changes = []
         for name in (*WEBHOOK_FIELDS, SECRET_VERSION):
             new = _plain(news.get(name))
-            if is_unknown(new) or not _same(name, _plain(olds.get(name)), new):
+            if is_unknown(new) or not same(name, _plain(olds.get(name)), new):
                 changes.append(name)
         replaces = [SECRET_VERSION] if SECRET_VERSION in changes else []
         # adopt_webhook_id and verify_with_ping matter only when they act (create,
@@ -189,7 +176,7 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
-        changes = _changed_fields(_from_dfns(current), inputs)
+        changes = changed_fields(from_dfns(current), inputs)
         print(
             f"warning: DfnsWebhook adopted {webhook_id}: Dfns returns a webhook's secret only "
             "when it is created, so the 'secret' output stays empty; set secret_version to "
@@ -203,7 +190,7 @@ class DfnsWebhookProvider(ResourceProvider):
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
         client = self._dfns()
         before = {k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS}
-        changes = _changed_fields(before, inputs)
+        changes = changed_fields(before, inputs)
         secret = _plain(olds.get(SECRET))
         if changes:
             try:
@@ -230,7 +217,7 @@ class DfnsWebhookProvider(ResourceProvider):
         except DfnsProviderError:
             if changes:
                 # A failed update keeps the old state: put Dfns back the same way.
-                self._revert_quietly(client, id_, _changed_fields(inputs, before))
+                self._revert_quietly(client, id_, changed_fields(inputs, before))
             raise
         return UpdateResult(self._outputs(webhook, inputs, secret))
 
@@ -306,7 +293,7 @@ class DfnsWebhookProvider(ResourceProvider):
 
     @staticmethod
     def _outputs(webhook: dict[str, Any], inputs: dict[str, Any], secret: Any) -> dict[str, Any]:
-        outs = _from_dfns(webhook)
+        outs = from_dfns(webhook)
         outs[SECRET] = _secret(secret or None)
         outs[DATE_CREATED] = webhook.get("dateCreated")
         outs[DATE_UPDATED] = webhook.get("dateUpdated")
@@ -352,24 +339,3 @@ def explain(what: str, permission: str, exc: DfnsError) -> DfnsProviderError:
             "delete_before_replace=True so the old webhook goes first"
         )
     return DfnsProviderError(f"{what}: {exc}")
-
-
-def _from_dfns(webhook: dict[str, Any]) -> dict[str, Any]:
-    """Dfns's webhook as DfnsWebhook's four fields, normalised as `check` normalises."""
-    return {
-        URL: webhook.get("url"),
-        EVENTS: sorted(set(webhook.get("events") or [])),
-        DESCRIPTION: webhook.get("description") or None,
-        STATUS: webhook.get("status"),
-    }
-
-
-def _changed_fields(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    """The partial PUT body that turns `current` into `wanted`."""
-    body: dict[str, Any] = {}
-    for name in WEBHOOK_FIELDS:
-        if not _same(name, current.get(name), wanted.get(name)):
-            value = wanted.get(name)
-            # Dfns documents no way to clear a description; an empty one is the closest.
-            body[name] = "" if name == DESCRIPTION and value is None else value
-    return body

@@ -24,6 +24,7 @@ from typing import Any
 
 from .emulator.launch import launch
 from .errors import DfnsError
+from .settings import API_URL, AUTH_TOKEN, CREDENTIAL_ID, PRIVATE_KEY_FILE, Setting
 
 INSTALL_HINT = (
     "The pulumi CLI is not installed (not found on PATH). Install it with\n"
@@ -44,14 +45,14 @@ def running_emulator(data_dir: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def emulator_env(data_dir: Path) -> dict[str, str]:
-    """The emulator's credentials.json as the DFNS_* variables the provider reads."""
+def emulator_settings(data_dir: Path) -> dict[Setting, str]:
+    """The emulator's credentials.json, keyed by the provider setting each value feeds."""
     credentials = json.loads((data_dir / "credentials.json").read_text())
     return {
-        "DFNS_API_URL": credentials["apiUrl"],
-        "DFNS_AUTH_TOKEN": credentials["authToken"],
-        "DFNS_CREDENTIAL_ID": credentials["credentialId"],
-        "DFNS_PRIVATE_KEY_FILE": credentials["privateKeyFile"],
+        API_URL: credentials["apiUrl"],
+        AUTH_TOKEN: credentials["authToken"],
+        CREDENTIAL_ID: credentials["credentialId"],
+        PRIVATE_KEY_FILE: credentials["privateKeyFile"],
     }
 
 
@@ -82,7 +83,7 @@ def stack_webhooks(project: Path, stack: str) -> dict[str, dict[str, Any]]:
     return webhooks
 
 
-def without_engine(project: Path, stack: str, env: dict[str, str]) -> None:
+def without_engine(project: Path, stack: str, settings: dict[Setting, str]) -> None:
     """Call DfnsWebhookProvider as the engine would, for each webhook of the stack."""
     from pulumi.dynamic import Config, ConfigureRequest
 
@@ -90,16 +91,8 @@ def without_engine(project: Path, stack: str, env: dict[str, str]) -> None:
     from .provider import DfnsWebhookProvider
 
     provider = DfnsWebhookProvider()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        provider.configure(ConfigureRequest(Config({}, "dfns-webhooks")))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    config = {setting.config_key: value for setting, value in settings.items()}
+    provider.configure(ConfigureRequest(Config(config, "dfns-webhooks")))
     for name, spec in sorted(stack_webhooks(project, stack).items()):
         props = {CONFIG_FIELDS.get(k, k): v for k, v in spec.items()}
         checked = provider.check({}, props)
@@ -137,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with running_emulator(args.data_dir) as url:
             print(f"local Dfns emulator at {url}")
-            env = emulator_env(args.data_dir)
+            settings = emulator_settings(args.data_dir)
             if pulumi is not None:
+                env = {setting.env: value for setting, value in settings.items()}
                 return pulumi_up(pulumi, project, args.stack, env)
             print(INSTALL_HINT, file=sys.stderr)
             print(f"\nMeanwhile, the {args.stack} stack's webhooks through DfnsWebhookProvider:")
-            without_engine(project, args.stack, env)
+            without_engine(project, args.stack, settings)
     except Exception as exc:  # a one-line reason, never a traceback, for a first run
         print(f"quickstart failed: {exc}", file=sys.stderr)
         return 1

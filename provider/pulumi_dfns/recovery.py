@@ -26,7 +26,8 @@ from .errors import (
     DfnsServerError,
     DfnsTransportError,
 )
-from .inputs import DESCRIPTION, EVENTS, STATUS, URL
+from .fields import all_same, from_dfns
+from .inputs import DEFAULT_STATUS, DESCRIPTION, EVENTS, STATUS, URL
 
 if TYPE_CHECKING:
     from .client import DfnsClient
@@ -64,10 +65,7 @@ def matches(webhook: dict[str, Any], inputs: dict[str, Any], since: float) -> bo
     """Is `webhook` one that a create of `inputs`, begun at `since`, could have made?"""
     created = _timestamp(webhook.get("dateCreated"))
     return (
-        webhook.get("url") == inputs[URL]
-        and sorted(set(webhook.get("events") or [])) == sorted(set(inputs[EVENTS]))
-        and (webhook.get("description") or None) == (inputs.get(DESCRIPTION) or None)
-        and webhook.get("status") == inputs.get(STATUS, "Enabled")
+        all_same(from_dfns(webhook), {**inputs, STATUS: inputs.get(STATUS, DEFAULT_STATUS)})
         and created is not None
         and created >= since - CLOCK_SKEW
     )

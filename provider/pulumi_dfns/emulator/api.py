@@ -11,7 +11,6 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,14 +38,6 @@ class Reply:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     user_action_consumed: bool = False
-
-
-def iso_now(now: float) -> str:
-    return (
-        datetime.fromtimestamp(now, tz=timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 class RateLimiter:
@@ -240,7 +231,7 @@ class DfnsApi:
 
     def _create(self, caller: Caller, request: Request) -> Reply:
         fields = webhook_body(_json_body(request), create=True)
-        now = iso_now(self.clock.now())
+        now = self.clock.iso(self.clock.now())
         webhook_id = new_id("wh")
         with self.store.transaction() as db:
             (count,) = db.execute(
@@ -289,7 +280,7 @@ class DfnsApi:
         columns = {k: v for k, v in fields.items()}
         if "events" in columns:
             columns["events"] = json.dumps(columns["events"])
-        columns["date_updated"] = iso_now(self.clock.now())
+        columns["date_updated"] = self.clock.iso(self.clock.now())
         assignments = ", ".join(f"{name}=?" for name in columns)
         with self.store.transaction() as db:
             db.execute(

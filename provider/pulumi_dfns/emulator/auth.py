@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -48,6 +49,15 @@ class Clock:
 
     def now(self) -> float:
         return time.time() + self.offset
+
+    @staticmethod
+    def iso(moment: float) -> str:
+        """A moment as Dfns writes dates: ISO 8601, UTC, milliseconds, `Z`."""
+        return (
+            datetime.fromtimestamp(moment, tz=timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
 
 
 @dataclass(frozen=True)

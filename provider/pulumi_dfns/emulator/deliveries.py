@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +32,6 @@ class Target:
     webhook_id: str
     url: str
     secret: str
-
-
-def iso(now: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 class Deliverer:
@@ -70,7 +65,7 @@ class Deliverer:
         event = {
             "id": new_id("whe"),
             "kind": PING_KIND,
-            "date": iso(now),
+            "date": self.clock.iso(now),
             "data": {"webhookId": row["id"], "message": "Ping from Dfns"},
             "timestampSent": int(now),
             "deliveryAttempt": 1,
@@ -100,7 +95,7 @@ class Deliverer:
         now = self.clock.now()
         results = []
         for target in self.targets(org_id, kind):
-            event = {"id": new_id("whe"), "kind": kind, "date": iso(now), "data": data}
+            event = {"id": new_id("whe"), "kind": kind, "date": self.clock.iso(now), "data": data}
             results.append(self._attempt(target, event, 1, None, scale))
         return results
 

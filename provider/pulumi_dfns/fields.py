@@ -1,0 +1,45 @@
+"""What the four Dfns webhook fields mean when two versions are compared.
+
+The provider's diff and update, adoption, and the search for a lost create all ask the
+same questions (are these equal? what PUT body turns one into the other?), so they ask
+here: events compare as sets, and no description equals an empty one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .inputs import DESCRIPTION, EVENTS, STATUS, URL, WEBHOOK_FIELDS
+
+
+def same(name: str, old: Any, new: Any) -> bool:
+    if name == EVENTS:
+        return old is not None and new is not None and sorted(set(old)) == sorted(set(new))
+    if name == DESCRIPTION:
+        return (old or None) == (new or None)
+    return bool(old == new)
+
+
+def from_dfns(webhook: dict[str, Any]) -> dict[str, Any]:
+    """Dfns's webhook as DfnsWebhook's four fields, normalised as `check` normalises."""
+    return {
+        URL: webhook.get("url"),
+        EVENTS: sorted(set(webhook.get("events") or [])),
+        DESCRIPTION: webhook.get("description") or None,
+        STATUS: webhook.get("status"),
+    }
+
+
+def all_same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(same(name, current.get(name), wanted.get(name)) for name in WEBHOOK_FIELDS)
+
+
+def changed_fields(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The partial PUT body that turns `current` into `wanted`."""
+    body: dict[str, Any] = {}
+    for name in WEBHOOK_FIELDS:
+        if not same(name, current.get(name), wanted.get(name)):
+            value = wanted.get(name)
+            # Dfns documents no way to clear a description; an empty one is the closest.
+            body[name] = "" if name == DESCRIPTION and value is None else value
+    return body
