@@ -49,18 +49,19 @@ from .inputs import (
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
+from .tracebacks import OneLineError, install_one_line_errors
 
 if TYPE_CHECKING:
     from .client import DfnsClient
 
 PROVIDER_KEY = "__provider"
-# Set to 1 to see Python tracebacks of provider errors (for debugging the provider).
+# Set to 1 to see Python tracebacks of this provider's errors (for debugging it).
 TRACEBACKS_ENV = "DFNS_PROVIDER_TRACEBACKS"
 # Inputs Dfns does not store: kept in state from the program's inputs.
 PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
 
 
-class DfnsProviderError(Exception):
+class DfnsProviderError(OneLineError):
     """What the user reads when an operation fails: one line, no secret."""
 
 
@@ -91,10 +92,10 @@ class DfnsWebhookProvider(ResourceProvider):
         self._client = None
         self._client_lock = threading.Lock()
         if os.environ.get(TRACEBACKS_ENV) != "1":
-            # The SDK's server sends the user `traceback.format_exc()` for any error.
-            # Our errors are complete sentences; frames of the SDK's server are noise.
-            # This process serves only this program's dynamic resources.
-            sys.tracebacklimit = 0
+            # Our errors are complete sentences: frames of the SDK's server are noise.
+            # Only our own errors lose them; the process serves other libraries' dynamic
+            # resources too (see tracebacks.py).
+            install_one_line_errors()
         config = {s.config_key: req.config.get(s.config_key) for s in ALL_SETTINGS}
         try:
             self._settings = load_settings(config)
