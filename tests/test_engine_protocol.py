@@ -417,3 +417,30 @@ def test_tracebacks_of_our_errors_on_request(emulator: EmulatorProcess) -> None:
 
 def test_nothing_is_changed_outside_the_sdks_provider_server() -> None:
     assert install_one_line_errors() is False
+
+
+def test_a_refused_token_at_refresh_and_destroy_says_which_config_they_use(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _, outs = up(engine, INPUTS)
+    # The token was rotated in the stack config, but refresh and destroy configure the
+    # provider from the config stored at the last `pulumi up`: the old token.
+    stale = "stored-token-rotated-since"
+    server = ProviderServer()
+    try:
+        server.configure({**emulator.config(), "dfns:authToken": stale})
+        with pytest.raises(EngineError) as refresh:
+            server.read(webhook_id, outs)
+        with pytest.raises(EngineError) as destroy:
+            server.delete(webhook_id, outs)
+    finally:
+        server.close()
+    for caught, operation in ((refresh, "reading"), (destroy, "deleting")):
+        details = caught.value.details
+        assert f"{operation} webhook {webhook_id}: Dfns refused (HTTP 401" in details
+        assert "config stored in the state at that `pulumi up`" in details
+        assert "Run `pulumi up` first" in details and "--run-program" in details
+        assert "pulumi config set" not in details  # the user just did that
+        assert stale not in details
+        assert details.strip().count("\n") == 0, details
+    assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
