@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec
 
 from pulumi_dfns.signing import generate_private_key, private_key_pem
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import EngineError, ProviderServer
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
@@ -319,7 +319,7 @@ def test_settings_refused_by_dfns_give_one_line_naming_the_setting(
             server.create(checked.inputs)
         details = caught.value.details
         assert setting in details
-        assert details.startswith("pulumi_dfns.provider.DfnsProviderError: creating webhook")
+        assert details.startswith(f"{ERROR_PREFIX}creating webhook")
         assert details.strip().count("\n") == 0 and "Traceback" not in details
         assert emulator.webhooks() == []
     finally:

@@ -43,6 +43,12 @@ def sdk_version() -> tuple[int, ...]:
 # `traceback.format_exc()`) from SDK 3.260.0; before it, grpcio answers every failed call
 # with `Exception calling application: <message>` (grpc/_server.py).
 SDK_SENDS_TRACEBACKS = sdk_version() >= (3, 260)
+# How the one line the user reads for DfnsWebhook's own errors begins, on this SDK.
+ERROR_PREFIX = (
+    "pulumi_dfns.provider.DfnsProviderError: "
+    if SDK_SENDS_TRACEBACKS
+    else "Exception calling application: "
+)
 
 
 def serialized_provider() -> str:
