@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec
 
 from pulumi_dfns.signing import generate_private_key, private_key_pem
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import EngineError, ProviderServer
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
@@ -47,7 +47,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("events-number", {**GOOD, "events": 7}, "events", "list"),
     ("description-257", {**GOOD, "description": "d" * 257}, "description", "256"),
     ("description-1000", {**GOOD, "description": "d" * 1000}, "description", "256"),
-    ("description-int", {**GOOD, "description": 5}, "description", "string"),
+    ("description-fraction", {**GOOD, "description": 5.5}, "description", "whole number"),
     ("description-list", {**GOOD, "description": ["a"]}, "description", "string"),
     ("status-lower", {**GOOD, "status": "enabled"}, "status", "Enabled or Disabled"),
     ("status-on", {**GOOD, "status": "On"}, "status", "Enabled or Disabled"),
@@ -57,6 +57,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("secret-version-bool", {**GOOD, "secret_version": True}, "secret_version", "text"),
     ("secret-version-blank", {**GOOD, "secret_version": "  "}, "secret_version", "blank"),
     ("secret-version-list", {**GOOD, "secret_version": ["1"]}, "secret_version", "text"),
+    ("secret-version-fraction", {**GOOD, "secret_version": 1.5}, "secret_version", "1.5"),
     ("adopt-blank", {**GOOD, "adopt_webhook_id": ""}, "adopt_webhook_id", "blank"),
     ("adopt-not-wh", {**GOOD, "adopt_webhook_id": "abc"}, "adopt_webhook_id", "wh-"),
     ("adopt-int", {**GOOD, "adopt_webhook_id": 12}, "adopt_webhook_id", "wh-"),
@@ -318,7 +319,7 @@ def test_settings_refused_by_dfns_give_one_line_naming_the_setting(
             server.create(checked.inputs)
         details = caught.value.details
         assert setting in details
-        assert details.startswith("pulumi_dfns.provider.DfnsProviderError: creating webhook")
+        assert details.startswith(f"{ERROR_PREFIX}creating webhook")
         assert details.strip().count("\n") == 0 and "Traceback" not in details
         assert emulator.webhooks() == []
     finally:

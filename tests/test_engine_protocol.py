@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
+from pulumi_dfns.tracebacks import install_one_line_errors
+from tests.support import other_provider
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import (
     DIFF_NONE,
     DIFF_SOME,
+    SDK_SENDS_TRACEBACKS,
     UNKNOWN,
     EngineError,
     ProviderServer,
@@ -265,6 +268,28 @@ def test_check_passes_an_unheard_of_kind_with_a_warning(engine: ProviderServer) 
     assert "card.issued" in engine.output() and "warning" in engine.output()
 
 
+def test_whole_numbers_are_taken_as_text(engine: ProviderServer) -> None:
+    # `secretVersion: 1` unquoted in YAML: every number crosses gRPC as a double (1.0).
+    program = {**INPUTS, "secret_version": 1, "description": 2024}
+    checked = engine.check(program)
+    assert checked.failures == []
+    assert checked.inputs["secret_version"] == "1"
+    assert checked.inputs["description"] == "2024"
+    webhook_id, outs = engine.create(checked.inputs)
+    assert outs["secret_version"] == "1"
+    # The same program at the next preview: no change, no replacement.
+    again = engine.check(program, olds=checked.inputs).inputs
+    assert engine.diff(webhook_id, plaintext(outs), again).changes == DIFF_NONE
+
+
+def test_a_fraction_where_text_is_asked_is_refused_naming_the_property(
+    engine: ProviderServer,
+) -> None:
+    checked = engine.check({**INPUTS, "secret_version": 1.5})
+    assert [prop for prop, _ in checked.failures] == ["secret_version"]
+    assert "whole number" in checked.failures[0][1] and "1.5" in checked.failures[0][1]
+
+
 def test_check_skips_values_not_yet_known(engine: ProviderServer) -> None:
     checked = engine.check({"url": UNKNOWN, "events": UNKNOWN, "description": UNKNOWN})
     assert checked.failures == []
@@ -340,3 +365,82 @@ def test_the_webhook_limit_error_says_what_to_do(
         assert len(emulator.webhooks()) == 1
     finally:
         server.close()
+
+
+def _failures(server: ProviderServer) -> tuple[str, str, str]:
+    """Another library's failing create, ours, then the other's again, in one process."""
+    other = other_provider.serialized()
+    with pytest.raises(EngineError) as before:
+        server.create({"name": "x"}, provider=other)
+    with pytest.raises(EngineError) as ours:
+        up(server, {**INPUTS, "adopt_webhook_id": "wh-nope"})
+    with pytest.raises(EngineError) as after:
+        server.create({"name": "x"}, provider=other)
+    return before.value.details, ours.value.details, after.value.details
+
+
+def test_only_our_errors_lose_their_frames(emulator: EmulatorProcess) -> None:
+    # One provider process serves every Python dynamic resource of a stack.
+    server = ProviderServer()
+    try:
+        server.configure(emulator.config())
+        before, ours, after = _failures(server)
+    finally:
+        server.close()
+    assert "adopt_webhook_id" in ours and ours.strip().count("\n") == 0, ours
+    failure = f"RuntimeError: {other_provider.FAILURE}"
+    if SDK_SENDS_TRACEBACKS:
+        assert ours.startswith("pulumi_dfns.provider.DfnsProviderError: "), ours
+        for theirs in (before, after):  # the other library keeps its traceback
+            assert theirs.startswith("Traceback (most recent call last):"), theirs
+            assert "other_provider.py" in theirs and failure in theirs
+    else:
+        # Below SDK 3.260 grpcio answers one line for every provider, frames or not.
+        assert ours.startswith("Exception calling application: "), ours
+        for theirs in (before, after):
+            assert theirs == f"Exception calling application: {other_provider.FAILURE}"
+
+
+@pytest.mark.skipif(not SDK_SENDS_TRACEBACKS, reason="this SDK never sends frames")
+def test_tracebacks_of_our_errors_on_request(emulator: EmulatorProcess) -> None:
+    server = ProviderServer(env={"DFNS_PROVIDER_TRACEBACKS": "1"})
+    try:
+        server.configure(emulator.config())
+        _, ours, after = _failures(server)
+    finally:
+        server.close()
+    assert ours.startswith("Traceback (most recent call last):"), ours
+    assert "pulumi_dfns/provider.py" in ours
+    assert ours.strip().endswith("remove adopt_webhook_id to create a new webhook")
+    assert after.startswith("Traceback (most recent call last):")
+
+
+def test_nothing_is_changed_outside_the_sdks_provider_server() -> None:
+    assert install_one_line_errors() is False
+
+
+def test_a_refused_token_at_refresh_and_destroy_says_which_config_they_use(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    webhook_id, _, outs = up(engine, INPUTS)
+    # The token was rotated in the stack config, but refresh and destroy configure the
+    # provider from the config stored at the last `pulumi up`: the old token.
+    stale = "stored-token-rotated-since"
+    server = ProviderServer()
+    try:
+        server.configure({**emulator.config(), "dfns:authToken": stale})
+        with pytest.raises(EngineError) as refresh:
+            server.read(webhook_id, outs)
+        with pytest.raises(EngineError) as destroy:
+            server.delete(webhook_id, outs)
+    finally:
+        server.close()
+    for caught, operation in ((refresh, "reading"), (destroy, "deleting")):
+        details = caught.value.details
+        assert f"{operation} webhook {webhook_id}: Dfns refused (HTTP 401" in details
+        assert "config stored in the state at that `pulumi up`" in details
+        assert "Run `pulumi up` first" in details and "--run-program" in details
+        assert "pulumi config set" not in details  # the user just did that
+        assert stale not in details
+        assert details.strip().count("\n") == 0, details
+    assert [w["id"] for w in emulator.webhooks()] == [webhook_id]

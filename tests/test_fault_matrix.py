@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import EngineError, ProviderServer, plaintext
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, plaintext
 
 READ_TIMEOUT = 1.0
 FIELDS = ("url", "events", "description", "status")
@@ -147,7 +147,7 @@ def test_fault_matrix(
             details = caught.value.details
             assert expected_error in details
             assert "Traceback" not in details
-            assert details.startswith("pulumi_dfns.provider.DfnsProviderError: ")
+            assert details.startswith(ERROR_PREFIX)
             assert details.strip().count("\n") == 0, details
     finally:
         emulator.clear_faults()

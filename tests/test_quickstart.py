@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_quickstart(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
+def run_quickstart(tmp_path: Path, path: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pulumi_dfns.quickstart", "--data-dir", str(tmp_path / "emu")],
+        [
+            sys.executable,
+            "-m",
+            "pulumi_dfns.quickstart",
+            "--data-dir",
+            str(tmp_path / "emu"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -60,3 +70,40 @@ def test_with_the_cli_it_runs_pulumi_up_on_the_dev_stack(tmp_path: Path) -> None
     assert env["DFNS_API_URL"] == credentials["apiUrl"]
     assert env["DFNS_AUTH_TOKEN"] == credentials["authToken"]
     assert env["PULUMI_BACKEND_URL"].startswith("file://")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_the_stack_config_file_is_left_as_found(tmp_path: Path, stack: str) -> None:
+    # A copy of the project, so a failure cannot touch the checkout's tracked files.
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", project / "stacks")
+    stack_file = project / "stacks" / f"Pulumi.{stack}.yaml"
+    before = stack_file.read_bytes() if stack_file.exists() else None
+    # As the real CLI does with the passphrase secrets provider: `stack select --create`
+    # and `up` write an encryptionsalt into the stack's config file.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "env.jsonl"
+    fake = bin_dir / "pulumi"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os\n"
+        f"with open({str(stack_file)!r}, 'a') as f:\n"
+        "    f.write('encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:dGFn\\n')\n"
+        f"with open({str(record)!r}, 'a') as f:\n"
+        "    name = 'PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER'\n"
+        "    f.write(json.dumps({name: os.environ.get(name)}) + '\\n')\n"
+    )
+    fake.chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}"
+    result = run_quickstart(tmp_path, path, "--project", str(project), "--stack", stack)
+    assert result.returncode == 0, result.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(calls) == 2  # stack select --create, then up
+    assert all(c["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true" for c in calls)
+    if before is None:
+        assert not stack_file.exists()
+    else:
+        assert stack_file.read_bytes() == before

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import EngineError, ProviderServer, plaintext
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, plaintext
 
 # SOAK_SEED lets a developer explore other seeds; CI runs the fixed one.
 SEED = int(os.environ.get("SOAK_SEED", "20261126"))
@@ -86,7 +86,7 @@ def test_soak_leaves_no_duplicate_and_no_orphan(tmp_path: Path) -> None:
         f"orphans: {sorted(live - set(state))}, stale: {sorted(set(state) - live)}"
     )
     for details in failures:
-        assert details.startswith("pulumi_dfns.provider.DfnsProviderError: "), details
+        assert details.startswith(ERROR_PREFIX), details
         assert "Traceback" not in details
         assert details.strip().count("\n") == 0, details
     assert "Traceback" not in engine_output

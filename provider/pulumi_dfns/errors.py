@@ -77,10 +77,30 @@ class DfnsApiError(DfnsError):
         super().__init__(text)
 
 
+# `pulumi refresh`, `pulumi destroy` and the refresh phase of `--refresh` do not run the
+# program: the engine configures the provider from the default provider's inputs stored in
+# the state at the last `pulumi up` (pulumi/pulumi pkg/resource/deploy/
+# deployment_executor.go `refresh` -> deployment.go `EnsureProvider` -> providers/
+# registry.go `Same`, which calls Configure with the stored `res.Inputs`; those inputs are
+# the whole stack config, target.go `GetPackageConfig`). With `--run-program` (CLI 3.160+,
+# pkg/cmd/pulumi/operations/refresh.go and destroy.go) the program registers the provider
+# with the current config (step_generator.go: providers are not skipped in refresh mode).
+# settings.py reads a DFNS_* variable only where the config lacks the key.
+STORED_CONFIG_NOTE = (
+    "If you changed dfns:authToken or another dfns:* setting since the last `pulumi up`: "
+    "`pulumi refresh` and `pulumi destroy` (and the refresh of `--refresh`) run without your "
+    "program and use the dfns:* config stored in the state at that `pulumi up`, not the "
+    "stack config as it is now, and DFNS_* variables count only for keys it does not hold. "
+    "Run `pulumi up` first to store the new config, or add --run-program to `pulumi "
+    "refresh`/`pulumi destroy` (pulumi CLI 3.160 or later), then run it again"
+)
+
+
 class DfnsUnauthorizedError(DfnsApiError):
     hint = (
         "The auth token is invalid, expired or for another region: check dfns:authToken "
-        "and dfns:apiUrl (`pulumi config set --secret dfns:authToken ...`)"
+        "and dfns:apiUrl (`pulumi config set --secret dfns:authToken ...`); `pulumi refresh` "
+        "and `pulumi destroy` use the values stored at the last `pulumi up`"
     )
 
 

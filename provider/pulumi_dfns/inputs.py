@@ -55,6 +55,22 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
 
 
+def whole_number_text(value: Any) -> str | None:
+    """The text of a whole number given where text is asked, else None.
+
+    Every number crosses the engine's gRPC as a double (protobuf Struct `number_value`),
+    so `secretVersion: 1` (unquoted YAML) or `secret_version=1` reaches `check` as 1.0
+    under the CLI, while a program run in-process passes 1: both mean "1".
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
 @dataclass
 class Checked:
     inputs: dict[str, Any]
@@ -159,8 +175,11 @@ def _check_description(checked: Checked) -> None:
     description = checked.inputs.get(DESCRIPTION)
     if description is None or is_unknown(description):
         return
+    number = whole_number_text(description)
+    if number is not None:
+        checked.inputs[DESCRIPTION] = description = number
     if not isinstance(description, str):
-        checked.fail(DESCRIPTION, f"must be a string, got {type(description).__name__}")
+        checked.fail(DESCRIPTION, _not_text(description))
     elif len(description) > DESCRIPTION_MAX:
         checked.fail(
             DESCRIPTION,
@@ -182,13 +201,22 @@ def _check_status(checked: Checked) -> None:
         checked.fail(STATUS, f"{status!r} is not one of {' or '.join(STATUSES)}")
 
 
+def _not_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"must be text or a whole number, got {value!r}"
+    return f"must be a string, got {type(value).__name__}"
+
+
 def _check_optional_text(checked: Checked, name: str, meaning: str) -> None:
     value = checked.inputs.get(name)
     if value is None or is_unknown(value):
         return
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    number = whole_number_text(value)
+    if number is not None:
+        checked.inputs[name] = number
+    elif isinstance(value, float):
+        checked.fail(name, f"must be text or a whole number ({meaning}), got {value!r}")
+    elif not isinstance(value, str):
         checked.fail(name, f"must be text ({meaning}), got {type(value).__name__}")
-    elif isinstance(value, int):
-        checked.inputs[name] = str(value)
     elif not value.strip():
         checked.fail(name, f"must not be blank ({meaning})")

@@ -26,12 +26,14 @@ from pulumi.dynamic import (
 from pulumi.runtime import rpc  # loaded already: the provider server is pulumi's
 
 from .errors import (
+    STORED_CONFIG_NOTE,
     DfnsApiError,
     DfnsError,
     DfnsForbiddenError,
     DfnsNotFoundError,
     DfnsPendingApprovalError,
     DfnsSettingsError,
+    DfnsUnauthorizedError,
 )
 from .fields import changed_fields, from_dfns, same
 from .inputs import (
@@ -49,18 +51,19 @@ from .inputs import (
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
+from .tracebacks import OneLineError, install_one_line_errors
 
 if TYPE_CHECKING:
     from .client import DfnsClient
 
 PROVIDER_KEY = "__provider"
-# Set to 1 to see Python tracebacks of provider errors (for debugging the provider).
+# Set to 1 to see Python tracebacks of this provider's errors (for debugging it).
 TRACEBACKS_ENV = "DFNS_PROVIDER_TRACEBACKS"
 # Inputs Dfns does not store: kept in state from the program's inputs.
 PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
 
 
-class DfnsProviderError(Exception):
+class DfnsProviderError(OneLineError):
     """What the user reads when an operation fails: one line, no secret."""
 
 
@@ -91,10 +94,10 @@ class DfnsWebhookProvider(ResourceProvider):
         self._client = None
         self._client_lock = threading.Lock()
         if os.environ.get(TRACEBACKS_ENV) != "1":
-            # The SDK's server sends the user `traceback.format_exc()` for any error.
-            # Our errors are complete sentences; frames of the SDK's server are noise.
-            # This process serves only this program's dynamic resources.
-            sys.tracebacklimit = 0
+            # Our errors are complete sentences: frames of the SDK's server are noise.
+            # Only our own errors lose them; the process serves other libraries' dynamic
+            # resources too (see tracebacks.py).
+            install_one_line_errors()
         config = {s.config_key: req.config.get(s.config_key) for s in ALL_SETTINGS}
         try:
             self._settings = load_settings(config)
@@ -226,7 +229,9 @@ class DfnsWebhookProvider(ResourceProvider):
         try:
             webhook = get_unless_gone(client, id_)
         except DfnsError as exc:
-            raise explain(f"reading webhook {id_}", "Webhooks:Read", exc) from None
+            raise explain(
+                f"reading webhook {id_}", "Webhooks:Read", exc, stored_config=True
+            ) from None
         if webhook is None:
             return ReadResult("", {})  # gone: the engine drops it from state
         kept = {k: _plain(props.get(k)) for k in PROGRAM_ONLY}
@@ -239,7 +244,9 @@ class DfnsWebhookProvider(ResourceProvider):
         try:
             gone = delete_until_gone(self._dfns(), id_)
         except DfnsError as exc:
-            raise explain(f"deleting webhook {id_}", "Webhooks:Delete", exc) from None
+            raise explain(
+                f"deleting webhook {id_}", "Webhooks:Delete", exc, stored_config=True
+            ) from None
         if not gone:
             raise DfnsProviderError(
                 f"deleting webhook {id_}: Dfns answered 404 to DELETE but still shows it; "
@@ -313,8 +320,25 @@ def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
     )
 
 
-def explain(what: str, permission: str, exc: DfnsError) -> DfnsProviderError:
-    """One line for the user: the operation, what Dfns said, and the next step."""
+def explain(
+    what: str, permission: str, exc: DfnsError, *, stored_config: bool = False
+) -> DfnsProviderError:
+    """One line for the user: the operation, what Dfns said, and the next step.
+
+    `stored_config`: the operation runs under `pulumi refresh` or `pulumi destroy` (read,
+    delete), where the provider may hold the config stored at the last `pulumi up`
+    rather than the stack config as it is now: a refused credential may be a stale one.
+    """
+    if stored_config and isinstance(exc, DfnsUnauthorizedError | DfnsForbiddenError):
+        cause = (
+            "the auth token is invalid, expired or for another region"
+            if isinstance(exc, DfnsUnauthorizedError)
+            else f"the service account needs the {permission} permission"
+        )
+        return DfnsProviderError(
+            f"{what}: Dfns refused (HTTP {exc.status}: {exc.dfns_message or 'no message'}): "
+            f"{cause}. {STORED_CONFIG_NOTE}"
+        )
     if isinstance(exc, DfnsForbiddenError):
         return DfnsProviderError(
             f"{what}: Dfns refused (HTTP 403: {exc.dfns_message or 'forbidden'}): the "

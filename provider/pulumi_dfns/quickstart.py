@@ -2,7 +2,9 @@
 
 Starts the local Dfns emulator and runs `pulumi up --stack dev --yes` for the reference
 project (Pulumi.yaml, stacks/) on a local file backend, handing the emulator's
-credentials to the provider through DFNS_* environment variables.
+credentials to the provider through DFNS_* environment variables. Tracked files are left
+as they were: the stack's config file is put back byte for byte afterwards (see
+`left_as_found`).
 
 Where the `pulumi` CLI is missing, it says how to install it, then shows the same
 provider at work without the engine: the dev stack's webhooks go through check, diff,
@@ -56,6 +58,36 @@ def emulator_settings(data_dir: Path) -> dict[Setting, str]:
     }
 
 
+def stack_config_file(project: Path, stack: str) -> Path:
+    """Pulumi.<stack>.yaml, in the project's `stackConfigDir` (the project root if unset)."""
+    import yaml
+
+    settings = yaml.safe_load((project / "Pulumi.yaml").read_text()) or {}
+    return project / str(settings.get("stackConfigDir") or ".") / f"Pulumi.{stack}.yaml"
+
+
+@contextmanager
+def left_as_found(path: Path) -> Iterator[None]:
+    """Put `path` back byte for byte (or remove it, if it did not exist) when the block ends.
+
+    `pulumi stack select --create` with the passphrase secrets provider writes an
+    `encryptionsalt` into the stack's config file (pulumi/pulumi pkg/cmd/pulumi/stack/
+    io.go `CreateStack` -> `SaveProjectStack`), and `pulumi up` writes it back whenever
+    it is missing. For the dev stack that file is tracked in git: a first run must leave
+    the checkout clean. The salt is not lost: `CreateStack` also stores the secrets
+    manager in the stack's state (the git-ignored .pulumi-state), which later runs fall
+    back to (PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER, see `pulumi_up`).
+    """
+    before = path.read_bytes() if path.exists() else None
+    try:
+        yield
+    finally:
+        if before is None:
+            path.unlink(missing_ok=True)
+        elif not path.exists() or path.read_bytes() != before:
+            path.write_bytes(before)
+
+
 def pulumi_up(pulumi: str, project: Path, stack: str, env: dict[str, str]) -> int:
     """`pulumi up` on a local file backend inside the project directory."""
     backend = project / ".pulumi-state"
@@ -66,19 +98,25 @@ def pulumi_up(pulumi: str, project: Path, stack: str, env: dict[str, str]) -> in
         "PULUMI_BACKEND_URL": backend.resolve().as_uri(),
         # The local backend encrypts stack secrets with a passphrase; keep the user's.
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "dev"),
+        # With no salt in the stack's config file (put back as found after each run),
+        # use the secrets manager recorded in the stack's state instead of minting a new
+        # one (pulumi/pulumi pkg/cmd/pulumi/stack/secrets.go `GetSecretsManager`,
+        # sdk/go/common/env/env.go; pulumi CLI 3.134 or later).
+        "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    select = [pulumi, "stack", "select", "--create", stack, "--cwd", str(project)]
-    if subprocess.run(select, env=env, check=False).returncode != 0:
-        return 1
-    up = [pulumi, "up", "--stack", stack, "--yes", "--cwd", str(project)]
-    return subprocess.run(up, env=env, check=False).returncode
+    with left_as_found(stack_config_file(project, stack)):
+        select = [pulumi, "stack", "select", "--create", stack, "--cwd", str(project)]
+        if subprocess.run(select, env=env, check=False).returncode != 0:
+            return 1
+        up = [pulumi, "up", "--stack", stack, "--yes", "--cwd", str(project)]
+        return subprocess.run(up, env=env, check=False).returncode
 
 
 def stack_webhooks(project: Path, stack: str) -> dict[str, dict[str, Any]]:
     import yaml
 
-    config = yaml.safe_load((project / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    config = yaml.safe_load(stack_config_file(project, stack).read_text())
     webhooks: dict[str, dict[str, Any]] = config["config"]["dfns-webhooks:webhooks"]
     return webhooks
 

@@ -9,7 +9,9 @@ server answers Configure with acceptSecrets=false, the engine sends plaintext.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +31,24 @@ PROVIDER_KEY = "__provider"
 DIFF_NONE = provider_pb2.DiffResponse.DIFF_NONE
 DIFF_SOME = provider_pb2.DiffResponse.DIFF_SOME
 UNKNOWN = rpc.UNKNOWN
+
+
+def sdk_version() -> tuple[int, ...]:
+    """The installed `pulumi` SDK's version, e.g. (3, 216, 0)."""
+    numbers = re.findall(r"\d+", importlib.metadata.version("pulumi"))
+    return tuple(int(n) for n in numbers[:3])
+
+
+# pulumi/dynamic/__main__.py wraps each call in `_abort_with_traceback` (the user reads
+# `traceback.format_exc()`) from SDK 3.260.0; before it, grpcio answers every failed call
+# with `Exception calling application: <message>` (grpc/_server.py).
+SDK_SENDS_TRACEBACKS = sdk_version() >= (3, 260)
+# How the one line the user reads for DfnsWebhook's own errors begins, on this SDK.
+ERROR_PREFIX = (
+    "pulumi_dfns.provider.DfnsProviderError: "
+    if SDK_SENDS_TRACEBACKS
+    else "Exception calling application: "
+)
 
 
 def serialized_provider() -> str:
@@ -128,8 +148,10 @@ class ProviderServer:
         except grpc.RpcError as exc:
             raise EngineError(exc.code(), exc.details() or "") from None
 
-    def _with_provider(self, props: dict[str, Any]) -> struct_pb2.Struct:
-        return to_struct({**props, PROVIDER_KEY: self.provider})
+    def _with_provider(
+        self, props: dict[str, Any], provider: str | None = None
+    ) -> struct_pb2.Struct:
+        return to_struct({**props, PROVIDER_KEY: provider or self.provider})
 
     def configure(self, config: dict[str, str]) -> None:
         self._call(
@@ -164,10 +186,15 @@ class ProviderServer:
         )
         return Diffed(answer.changes, list(answer.replaces), answer.deleteBeforeReplace)
 
-    def create(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def create(
+        self, inputs: dict[str, Any], provider: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Create; `provider` sends another `__provider` (another library's resource)."""
         answer = self._call(
             "Create",
-            provider_pb2.CreateRequest(urn=self.urn(), properties=self._with_provider(inputs)),
+            provider_pb2.CreateRequest(
+                urn=self.urn(), properties=self._with_provider(inputs, provider)
+            ),
         )
         return answer.id, self._outs(answer.properties)
 
