@@ -89,3 +89,14 @@ def test_version_is_the_distribution_metadata() -> None:
 def test_version_follows_the_metadata_not_a_literal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.metadata, "version", lambda name: f"9.9.9+{name}")
     assert pulumi_dfns.__version__ == "9.9.9+pulumi-dfns"
+
+
+def test_the_build_backend_floor_reads_the_license_expression() -> None:
+    """`license = "Apache-2.0"` is a PEP 639 expression: setuptools 76.1 refuses it
+    ("`project.license` must be valid exactly by one definition"), 77.0.3 builds; both
+    tried on this project. A build environment holding an older setuptools must not be
+    allowed to satisfy the floor."""
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert re.search(r'^license = "[^"]+"$', pyproject, re.MULTILINE)
+    floor = re.search(r'^requires = \["setuptools>=(\d+)"\]', pyproject, re.MULTILINE)
+    assert floor is not None and int(floor.group(1)) >= 77
