@@ -16,6 +16,8 @@ import pytest
 
 from tests.support.wheel_project import UserProject, user_env
 
+pytestmark = pytest.mark.wheel
+
 MISUSE = """\
 import pulumi
 from pulumi_dfns import DfnsWebhook, DfnsWebhookArgs

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from pulumi_dfns.settings import ALL_SETTINGS
@@ -45,6 +46,7 @@ def test_the_template_asks_for_the_dfns_settings_secrets_as_secrets() -> None:
     assert (TEMPLATE / "__main__.py").is_file()  # the program at the project root (#7061)
 
 
+@pytest.mark.wheel
 def test_the_distributions_carry_the_package_its_type_marker_and_dependencies(
     user_project: UserProject,
 ) -> None:
@@ -69,6 +71,7 @@ def test_the_distributions_carry_the_package_its_type_marker_and_dependencies(
         assert any(n.endswith("provider/pulumi_dfns/py.typed") for n in sdist.getnames())
 
 
+@pytest.mark.wheel
 def test_pulumi_new_leaves_a_plain_project(user_project: UserProject) -> None:
     project = yaml.safe_load((user_project.directory / "Pulumi.yaml").read_text())
     assert project["name"] == "my-webhooks"
@@ -111,6 +114,7 @@ def assert_ran_from_the_virtualenv(user_project: UserProject, result: RunResult)
         assert not path.resolve().is_relative_to(ROOT), entry
 
 
+@pytest.mark.wheel
 def test_a_project_from_the_template_runs_from_the_wheel_alone(
     user_project: UserProject, emulator: EmulatorProcess
 ) -> None:
