@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import EmulatorProcess
+from tests.support.wheel_project import UserProject, make_user_project
 
 
 @pytest.fixture
@@ -29,3 +30,11 @@ def start_emulator(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
 @pytest.fixture
 def emulator(start_emulator: Callable[..., EmulatorProcess]) -> EmulatorProcess:
     return start_emulator()
+
+
+@pytest.fixture(scope="session")
+def user_project(tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+    """The sdist and wheel built once per session, and a project from the template whose
+    virtualenv has the wheel installed alone (about a minute: build, venv, pip)."""
+    workdir = tmp_path_factory.mktemp("package-user")
+    return make_user_project(workdir, "my-webhooks", "Webhooks of my service")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, SupportsIndex, TypeVar, overload
 
 import pulumi
 from pulumi.dynamic import Resource
@@ -22,6 +22,35 @@ from .inputs import (
     VERIFY_WITH_PING,
 )
 from .provider import DfnsWebhookProvider
+
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class SequenceNotStr(Protocol[_T_co]):
+    """A sequence that is not a `str`, for type checkers.
+
+    `str` is a `Sequence[str]`, so `Sequence[pulumi.Input[str]]` lets
+    `events="wallet.created"` through a type checker, and the user learns of it only
+    at preview. `str.__contains__` takes only a `str`, where this protocol's takes any
+    object, so a `str` does not match while lists and tuples do (the approach of
+    python/typing#256). It is a typing device only: nothing is checked at run time.
+    """
+
+    @overload
+    def __getitem__(self, index: SupportsIndex, /) -> _T_co: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> Sequence[_T_co]: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[_T_co]: ...
+    def index(self, value: Any, start: int = 0, stop: int = ..., /) -> int: ...
+    def count(self, value: Any, /) -> int: ...
+    def __reversed__(self) -> Iterator[_T_co]: ...
+
+
+# The type of `events`: a list (or tuple, or Output of one) of event kinds, never a
+# bare string.
+EventsInput = pulumi.Input[SequenceNotStr[pulumi.Input[str]]]
 
 
 @dataclass
@@ -41,7 +70,7 @@ class DfnsWebhookArgs:
     """
 
     url: pulumi.Input[str]
-    events: pulumi.Input[Sequence[pulumi.Input[str]]]
+    events: EventsInput
     description: pulumi.Input[str] | None = None
     status: pulumi.Input[str] | None = None
     secret_version: pulumi.Input[str] | None = None
@@ -75,7 +104,7 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
         opts: pulumi.ResourceOptions | None = None,
         *,
         url: pulumi.Input[str] | None = None,
-        events: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
+        events: EventsInput | None = None,
         description: pulumi.Input[str] | None = None,
         status: pulumi.Input[str] | None = None,
         secret_version: pulumi.Input[str] | None = None,
