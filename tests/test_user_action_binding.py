@@ -14,8 +14,9 @@ import pytest
 from tests.support.emulator import EmulatorProcess
 from tests.support.raw import RawDfns
 
+# A loopback port nothing listens on: pings are refused at once, and no traffic leaves.
 WEBHOOK = {
-    "url": "https://receiver.example/x",
+    "url": "http://127.0.0.1:9/x",
     "events": ["wallet.created", "wallet.exported"],
     "status": "Enabled",
     "description": "Zürich <&> café",
@@ -120,12 +121,17 @@ def _with(**changes: Any) -> bytes:
 # (label, method sent, path sent ({id} is the webhook), body sent); the token is always
 # signed for PUT /webhooks/{id} with COMPACT.
 TAMPERED: list[tuple[str, str, str, bytes]] = [
-    ("url-changed", "PUT", "/webhooks/{id}", _with(url="https://receiver.example/y")),
+    ("url-changed", "PUT", "/webhooks/{id}", _with(url="http://127.0.0.1:9/y")),
     ("url-host-changed", "PUT", "/webhooks/{id}", _with(url="https://evil.example/x")),
     ("event-changed", "PUT", "/webhooks/{id}", _with(events=["wallet.created", "key.created"])),
     ("event-added", "PUT", "/webhooks/{id}", _with(events=[*WEBHOOK["events"], "key.created"])),
     ("event-removed", "PUT", "/webhooks/{id}", _with(events=["wallet.created"])),
-    ("events-reordered", "PUT", "/webhooks/{id}", _with(events=["wallet.exported", "wallet.created"])),
+    (
+        "events-reordered",
+        "PUT",
+        "/webhooks/{id}",
+        _with(events=["wallet.exported", "wallet.created"]),
+    ),
     ("events-star", "PUT", "/webhooks/{id}", _with(events=["*"])),
     ("status-changed", "PUT", "/webhooks/{id}", _with(status="Disabled")),
     ("status-dropped", "PUT", "/webhooks/{id}", _with(status=None)),
