@@ -199,8 +199,9 @@ TS_KEYSIGNER = "@dfns/sdk-keysigner@0.8.3"
 TS_SCRIPT = Path(__file__).parent / "support" / "dfns_sdk_ts.cjs"
 
 
-def npm_packages() -> Path:
-    """Install the TypeScript SDK once into a cache outside the repository."""
+def npm_packages() -> tuple[str, Path]:
+    """Install the TypeScript SDK once into a cache outside the repository; answer the
+    node executable and the node_modules directory."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run the TypeScript SDK")
@@ -229,18 +230,18 @@ def npm_packages() -> Path:
         )
         if install.returncode != 0:
             pytest.skip(f"npm could not install {TS_SDK}: {install.stderr.strip()[-300:]}")
-    return modules
+    return node, modules
 
 
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_typescript_sdk_full_lifecycle(
     start_emulator: Callable[..., EmulatorProcess], key_type: str
 ) -> None:
-    modules = npm_packages()
+    node, modules = npm_packages()
     emulator = start_emulator("--key-type", key_type)
     creds = emulator.credentials()
     run = subprocess.run(
-        ["node", str(TS_SCRIPT)],
+        [node, str(TS_SCRIPT)],
         input=json.dumps({**creds, "receiverUrl": RECEIVER}),
         capture_output=True,
         text=True,
