@@ -9,9 +9,10 @@
 - A user action token is single-use, expires, and is bound to the method, the path and
   the JSON value of the signed payload (binding.py says why the value, not the bytes).
 
-Statuses follow the docs where they speak: a reused user action token answers 400
-"user action has already been used" and an invalid challenge 400 (dfns/dfns-api-docs
-getting-started/errors.md; api-docs/authentication/user-action-signing/). An expired
+Statuses follow the docs where they speak (dfns/dfns-api-docs getting-started/errors.md):
+a reused user action token answers 400 "user action has already been used"; an invalid
+challenge 400 "Challenge token is not valid." (User Action Signing Errors; the emulator
+adds why); a credential the user does not have 401. An expired
 user action token answers 403 "...expired" and a body that is not the signed value 403:
 ASSUMED, no source shows them.
 """
@@ -37,6 +38,8 @@ from .errors import ApiFailure
 from .store import Row, Store
 
 ORG_CLAIM = "https://custom/app_metadata"
+INVALID_CHALLENGE = "Challenge token is not valid:"
+START_AGAIN = "start again at /auth/action/init"
 WEBHOOK_PERMISSIONS = (
     "Webhooks:Create",
     "Webhooks:Read",
@@ -173,11 +176,11 @@ class Authority:
         now = self.clock.now()
         row = self.store.take_challenge(identifier, caller.org_id)
         if row is None or row["org_id"] != caller.org_id:
-            raise ApiFailure(400, "challenge not found: start again at /auth/action/init")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} no such challenge; {START_AGAIN}")
         if row["used"]:
-            raise ApiFailure(400, "challenge has already been used")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} the challenge has already been used")
         if row["expires"] < now:
-            raise ApiFailure(400, "challenge has expired: start again at /auth/action/init")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} the challenge has expired; {START_AGAIN}")
         cred = self.store.credential(assertion["credId"])
         if cred is None or not cred["active"] or cred["user_id"] != row["user_id"]:
             raise ApiFailure(401, "Unauthorized: credential not found for this user")
