@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,13 @@ def test_event_items_carry_the_documented_fields_and_are_kept_31_days(
 
 
 def test_the_catalogue_is_dfns_sdk_1_0_4() -> None:
+    # The installed official SDK's own enum (dfns_sdk/generated/webhooks/types.py).
+    from dfns_sdk.generated.webhooks import types
+
+    (union,) = typing.get_args(typing.get_type_hints(types.CreateWebhookRequest)["events"])
+    kinds = [k for literal in typing.get_args(union) for k in typing.get_args(literal)]
+    assert kinds[-1] == "*"
+    assert tuple(kinds[:-1]) == EVENT_KINDS
     assert len(EVENT_KINDS) == len(set(EVENT_KINDS)) == 47
 
 

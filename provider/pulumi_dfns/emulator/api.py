@@ -58,14 +58,14 @@ class Reply:
     user_action_consumed: bool = False
 
 
-Handler = Callable[["DfnsApi", Caller, Request, dict[str, str]], Reply]
+RouteHandler = Callable[["DfnsApi", Caller, Request, dict[str, str]], Reply]
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     pattern: re.Pattern[str]
-    handler: Handler
+    handler: RouteHandler
     permission: str | None = None  # None: any authenticated caller (auth/action)
     signed: bool = False  # spends a user action token bound to this request
     webhooks: bool = True  # refused to delegated end users, as every webhook endpoint is
