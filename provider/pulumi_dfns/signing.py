@@ -19,13 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from .errors import DfnsSettingsError, DfnsSigningError
 
-# Dfns accepts keys on "any curve supported by Node's crypto" (dfns/dfns-api-docs,
-# advanced-topics/request-signing). We sign Ed25519, RSA, and ECDSA on the curves named
+# Dfns accepts keys on "any curve that is supported by Node JS' crypto library"
+# (dfns/dfns-api-docs advanced-topics/authentication/credentials/generate-a-key-pair.md;
+# it recommends P-256, Ed25519, RSA 2048). We sign Ed25519, RSA, and ECDSA on the curves named
 # below: the ones both Node's crypto and the official SDKs' libraries handle, and the
 # emulator verifies (tests/test_official_sdk.py runs each). ECDSA always hashes with
 # SHA-256, as dfns-sdk (Python) does for every curve and Node's `crypto.sign` does by
 # default for EC keys (@dfns/sdk-keysigner passes no algorithm). Other curves (brainpool,
-# binary curves) are refused: no SDK or test shows Dfns verifying them.
+# binary curves) and Ed448 are refused: no official SDK signs them, so nothing shows which
+# hash or encoding Dfns would expect.
 EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
     "p256": ec.SECP256R1,
     "p384": ec.SECP384R1,

@@ -246,7 +246,8 @@ def _decode(text: object, name: str) -> bytes:
 
 def verify_signature(public_key_pem: str, signature: bytes, data: bytes) -> bool:
     """Ed25519 over the bytes; ECDSA (any named curve) with SHA-256, DER; RSA PKCS#1
-    v1.5 with SHA-256 (dfns/dfns-api-docs advanced-topics/request-signing)."""
+    v1.5 with SHA-256, as the official SDKs' key signers sign (dfns-sdk auth.py,
+    dfns-sdk-go signer/key.go, @dfns/sdk-keysigner)."""
     key = serialization.load_pem_public_key(public_key_pem.encode())
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
