@@ -158,3 +158,21 @@ def test_malformed_urls_are_400(emulator: EmulatorProcess, url: str) -> None:
     response = raw.signed("POST", "/webhooks", body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["message"] == "url: Invalid url"
+
+
+@pytest.mark.parametrize(
+    "path", ["/auth/action/init", "/auth/action", "/webhooks", "/_emulator/faults"]
+)
+def test_json_nested_past_any_stack_is_400(emulator: EmulatorProcess, path: str) -> None:
+    body = b"[" * 200_000 + b"]" * 200_000
+    headers = {"Content-Length": str(len(body)), "Content-Type": "application/json"}
+    answer = exchange(emulator, request(emulator, "POST", path, headers, body))
+    assert status_of(answer) in (400, 403), answer[:200]
+    still_serving(emulator)
+
+
+def test_deeply_nested_client_data_is_400(emulator: EmulatorProcess) -> None:
+    raw = RawDfns(emulator)
+    challenge = raw.challenge("POST", "/webhooks", "")
+    response = raw.redeem(challenge, client_data=b"[" * 200_000 + b"]" * 200_000)
+    assert response.status_code == 400

@@ -187,7 +187,7 @@ class Authority:
         client_data = _decode(assertion["clientData"], "clientData")
         try:
             parsed = json.loads(client_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiFailure(400, "clientData is not JSON") from None
         if not isinstance(parsed, dict) or parsed.get("type") != "key.get":
             raise ApiFailure(401, "Unauthorized: clientData type must be key.get")

@@ -315,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
         route = (request.method, request.path[len(CONTROL_PREFIX) :].rstrip("/"))
         try:
             body = json.loads(request.body) if request.body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             self._write(400, ApiFailure(400, "body is not JSON").body(), {})
             return
         action = CONTROL_ROUTES.get(route)
@@ -459,6 +459,6 @@ def _body_fields(body: bytes) -> list[str] | None:
     """The top-level keys of a JSON object body (values stay out of the log)."""
     try:
         parsed = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return None
     return sorted(parsed) if isinstance(parsed, dict) else None
