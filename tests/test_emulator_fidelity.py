@@ -300,3 +300,21 @@ def test_bad_assumption_flags_are_refused(tmp_path: Path, flags: tuple[str, str]
 
     with pytest.raises(SystemExit):
         parse_args(["--data-dir", str(tmp_path), *flags])
+
+
+def test_a_data_dir_from_before_credential_uuids_gets_one(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    import sqlite3
+
+    first = start_emulator()
+    credential_id = first.credentials()["credentialId"]
+    first.stop()
+    with sqlite3.connect(first.data_dir / "emulator.sqlite3") as db:
+        db.execute("DELETE FROM meta WHERE key='credential_uuid'")
+        db.execute("UPDATE credentials SET credential_uuid=NULL")
+    second = start_emulator(data_dir=first.data_dir)
+    creds = second.credentials()
+    assert creds["credentialId"] == credential_id  # configured stacks keep working
+    assert creds["credentialUuid"].startswith("cr-")
+    create(RawDfns(second))

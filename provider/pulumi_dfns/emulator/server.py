@@ -137,10 +137,18 @@ def bootstrap(server: EmulatorServer, config: EmulatorConfig) -> dict[str, str]:
                 "org_id": org_id,
             }
         )
+    credential_id = store.get_meta("credential_id") or ""
+    if store.get_meta("credential_uuid") is None:
+        # A data dir from an emulator that had one id for both: give it a uuid. Its
+        # credentialId stays as it was (cr-shaped), so configured stacks keep working;
+        # a new data dir gets Dfns-shaped ids.
+        uuid = credential_ids()[1]
+        store.set_credential_uuid(credential_id, uuid)
+        store.set_meta({"credential_uuid": uuid})
     credentials = {
         "apiUrl": server.url,
         "authToken": store.get_meta("service_account_token") or "",
-        "credentialId": store.get_meta("credential_id") or "",
+        "credentialId": credential_id,
         "credentialUuid": store.get_meta("credential_uuid") or "",
         "privateKeyFile": str(key_file.resolve()),
     }

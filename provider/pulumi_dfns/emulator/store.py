@@ -145,6 +145,13 @@ class Store:
                 (credential_id, credential_uuid, user_id, key_type, public_key_pem),
             )
 
+    def set_credential_uuid(self, credential_id: str, credential_uuid: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE credentials SET credential_uuid=? WHERE credential_id=?",
+                (credential_uuid, credential_id),
+            )
+
     def credential(self, credential_id: str) -> Row | None:
         with self._lock:
             row: Row | None = self._db.execute(
