@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import stat
 import typing
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pulumi_dfns.emulator.__main__ import parse_args
 from pulumi_dfns.events import EVENT_KINDS, closest_known, is_known
 from pulumi_dfns.inputs import check_inputs
 from pulumi_dfns.signing import b64url_decode
@@ -296,8 +298,6 @@ def test_unknown_fields_answer_400_unless_allowed(
     ],
 )
 def test_bad_assumption_flags_are_refused(tmp_path: Path, flags: tuple[str, str]) -> None:
-    from pulumi_dfns.emulator.__main__ import parse_args
-
     with pytest.raises(SystemExit):
         parse_args(["--data-dir", str(tmp_path), *flags])
 
@@ -305,8 +305,6 @@ def test_bad_assumption_flags_are_refused(tmp_path: Path, flags: tuple[str, str]
 def test_a_data_dir_from_before_credential_uuids_gets_one(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
-    import sqlite3
-
     first = start_emulator()
     credential_id = first.credentials()["credentialId"]
     first.stop()
