@@ -87,6 +87,7 @@ def test_bad_framing_is_400_at_once(
     started = time.monotonic()
     answer = exchange(emulator, request(emulator, "POST", "/auth/action/init", headers, body))
     assert status_of(answer) in (400, 413), answer
+    assert b"\r\nConnection: close\r\n" in answer
     assert time.monotonic() - started < ANSWER_WITHIN
     still_serving(emulator)
 

@@ -314,6 +314,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
+        if self.close_connection:  # a framing refusal: say so, then hang up
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
