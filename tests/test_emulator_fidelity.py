@@ -20,6 +20,7 @@ from pulumi_dfns.events import EVENT_KINDS, closest_known, is_known
 from pulumi_dfns.inputs import check_inputs
 from pulumi_dfns.signing import b64url_decode
 from tests.support.emulator import EmulatorProcess
+from tests.support.engine import EngineError, ProviderServer
 from tests.support.raw import RawDfns
 
 WEBHOOK_ID = re.compile(r"wh-[0-9a-z]{5}-[0-9a-z]{5}-[0-9a-z]{14,16}")
@@ -316,3 +317,46 @@ def test_a_data_dir_from_before_credential_uuids_gets_one(
     assert creds["credentialId"] == credential_id  # configured stacks keep working
     assert creds["credentialUuid"].startswith("cr-")
     create(RawDfns(second))
+
+
+# -- the provider when Dfns's assumed answers differ -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "words", "hinted"),
+    [
+        ("409", "Webhook limit reached ({limit})", True),
+        ("400", "Maximum number of webhooks: limit {limit}", True),
+        ("422", "Organization webhook limit exceeded", True),
+        ("400", "Too many webhooks for this organization", False),
+    ],
+)
+def test_the_webhook_limit_hint_degrades_safely(
+    start_emulator: Callable[..., EmulatorProcess], status: str, words: str, hinted: bool
+) -> None:
+    # Dfns documents the limit, not its answer: whatever the status and message, the
+    # provider shows Dfns's words, creates nothing more, and adds the hint only when the
+    # message speaks of a limit.
+    emulator = start_emulator(
+        "--max-webhooks", "1", "--webhook-limit-status", status, "--webhook-limit-message", words
+    )
+    server = ProviderServer()
+    try:
+        server.configure(emulator.config())
+        inputs = {"url": RECEIVER, "events": ["wallet.created"]}
+        first = server.check(inputs)
+        server.create(first.inputs)
+        second = server.check({**inputs, "url": RECEIVER + "/second"})
+        emulator.clear_log()
+        with pytest.raises(EngineError) as caught:
+            server.create(second.inputs)
+        details = caught.value.details
+        assert words.format(limit=1) in details
+        assert ("webhook limit is reached" in details) is hinted
+        assert len(emulator.webhooks()) == 1
+        creates = [
+            e for e in emulator.requests_log() if (e["method"], e["path"]) == ("POST", "/webhooks")
+        ]
+        assert len(creates) == 1  # a definite 4xx: no retry, no recovery
+    finally:
+        server.close()
