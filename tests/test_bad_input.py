@@ -127,7 +127,8 @@ def _unsupported_pems() -> dict[str, str]:
         return data.decode()
 
     return {
-        "p384": pem(ec.generate_private_key(ec.SECP384R1())),
+        # P-384 and P-521 are accepted; a curve no SDK signs is not.
+        "brainpool": pem(ec.generate_private_key(ec.BrainpoolP256R1())),
         "dsa": pem(dsa.generate_private_key(2048)),
     }
 
@@ -180,8 +181,8 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
         "not encrypted",
     ),
     (
-        "key-type-p384",
-        lambda c, t: c.update({"dfns:privateKey": _unsupported_pems()["p384"]}),
+        "key-type-brainpool",
+        lambda c, t: c.update({"dfns:privateKey": _unsupported_pems()["brainpool"]}),
         "dfns:privateKey",
         "not supported",
     ),

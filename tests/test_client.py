@@ -119,13 +119,34 @@ def test_refuses_to_sign_with_a_credential_the_challenge_does_not_allow(
 ) -> None:
     settings = emulator.settings()
     assert settings.credential is not None
-    stranger = Credential("cr-not-mine", settings.credential.key)
+    stranger = Credential("Y2ktbm90LW1pbmU", settings.credential.key)
     client = DfnsClient(emulator.settings(credential=stranger))
     with pytest.raises(DfnsSigningError) as caught:
         client.create_webhook("https://receiver.example/x", ["*"])
-    assert "cr-not-mine" in str(caught.value)
+    assert "Y2ktbm90LW1pbmU" in str(caught.value)
     assert "dfns:credentialId" in str(caught.value)
     # Refused before anything changing was sent.
+    assert ("POST", "/webhooks") not in calls(emulator)
+
+
+def test_a_credential_uuid_gives_an_error_naming_the_id_to_set(
+    emulator: EmulatorProcess,
+) -> None:
+    # The cr-... credentialUuid is the id people find first; Dfns signs with the
+    # credentialId. The error says which to set, and where it is shown.
+    settings = emulator.settings()
+    assert settings.credential is not None
+    creds = emulator.credentials()
+    uuid, credential_id = creds["credentialUuid"], creds["credentialId"]
+    assert uuid.startswith("cr-") and credential_id != uuid
+    client = DfnsClient(emulator.settings(credential=Credential(uuid, settings.credential.key)))
+    with pytest.raises(DfnsSigningError) as caught:
+        client.create_webhook("https://receiver.example/x", ["*"])
+    message = str(caught.value)
+    assert "credentialUuid" in message
+    assert "set dfns:credentialId to the signing key's credentialId" in message
+    assert "Cred ID" in message
+    assert credential_id in message  # the id Dfns allows, to copy
     assert ("POST", "/webhooks") not in calls(emulator)
 
 

@@ -74,12 +74,15 @@ def test_missing_user_action_is_403(raw: RawDfns) -> None:
     assert "X-DFNS-USERACTION" in error_message(response)
 
 
-def test_reused_user_action_token_is_403(raw: RawDfns, emulator: EmulatorProcess) -> None:
+def test_reused_user_action_token_is_400_as_documented(
+    raw: RawDfns, emulator: EmulatorProcess
+) -> None:
+    # dfns/dfns-api-docs getting-started/errors.md: 400 "user action has already been used".
     token = raw.user_action("POST", "/webhooks", BODY.decode())
     assert raw.call("POST", "/webhooks", BODY, token).status_code == 200
     again = raw.call("POST", "/webhooks", BODY, token)
-    assert again.status_code == 403
-    assert "already used" in error_message(again)
+    assert again.status_code == 400
+    assert error_message(again) == "user action has already been used"
     assert len(emulator.webhooks()) == 1
 
 
@@ -102,8 +105,7 @@ def test_token_for_another_method_is_403(raw: RawDfns) -> None:
 def test_token_for_another_body_is_403(raw: RawDfns) -> None:
     webhook_id = created_id(raw)
     token = raw.user_action("PUT", f"/webhooks/{webhook_id}", '{"status":"Disabled"}')
-    # Same JSON meaning, other bytes: still refused, since Dfns binds the exact payload.
-    response = raw.call("PUT", f"/webhooks/{webhook_id}", b'{"status": "Disabled"}', token)
+    response = raw.call("PUT", f"/webhooks/{webhook_id}", b'{"status":"Enabled"}', token)
     assert response.status_code == 403
     assert "differs" in error_message(response)
 
@@ -119,7 +121,8 @@ def test_expired_user_action_token_is_403(raw: RawDfns, emulator: EmulatorProces
 def test_refused_tokens_leave_the_token_unspent(raw: RawDfns) -> None:
     # A refusal for the wrong body must not burn the token for the right one.
     token = raw.user_action("POST", "/webhooks", BODY.decode())
-    assert raw.call("POST", "/webhooks", BODY + b" ", token).status_code == 403
+    tampered = BODY.replace(b"wallet.created", b"wallet.exported")
+    assert raw.call("POST", "/webhooks", tampered, token).status_code == 403
     assert raw.call("POST", "/webhooks", BODY, token).status_code == 200
 
 
@@ -144,17 +147,33 @@ def test_signature_over_other_bytes_is_401(raw: RawDfns) -> None:
 
 def test_unknown_credential_is_401(raw: RawDfns) -> None:
     challenge = raw.challenge("POST", "/webhooks", BODY.decode())
-    response = raw.redeem(challenge, credential_id="cr-unknown")
+    response = raw.redeem(challenge, credential_id="Y2ktdW5rbm93bg")
     assert response.status_code == 401
     assert "credential" in error_message(response)
 
 
-def test_expired_challenge_is_401(raw: RawDfns, emulator: EmulatorProcess) -> None:
+def test_the_credential_uuid_is_not_a_cred_id(raw: RawDfns, emulator: EmulatorProcess) -> None:
+    uuid = emulator.credentials()["credentialUuid"]
+    challenge = raw.challenge("POST", "/webhooks", BODY.decode())
+    response = raw.redeem(challenge, credential_id=uuid)
+    assert response.status_code == 401
+
+
+def test_expired_challenge_is_400(raw: RawDfns, emulator: EmulatorProcess) -> None:
     challenge = raw.challenge("POST", "/webhooks", BODY.decode())
     emulator.advance_clock(301)
     response = raw.redeem(challenge)
-    assert response.status_code == 401
+    assert response.status_code == 400
+    assert "challenge" in error_message(response)
     assert "expired" in error_message(response)
+
+
+def test_unknown_challenge_is_400(raw: RawDfns) -> None:
+    challenge = raw.challenge("POST", "/webhooks", BODY.decode())
+    challenge["challengeIdentifier"] = "a.b.c"
+    response = raw.redeem(challenge)
+    assert response.status_code == 400
+    assert "challenge" in error_message(response)
 
 
 def test_challenge_is_single_use_even_after_a_failed_try(raw: RawDfns) -> None:
@@ -162,8 +181,8 @@ def test_challenge_is_single_use_even_after_a_failed_try(raw: RawDfns) -> None:
     data = raw.client_data(challenge)
     assert raw.redeem(challenge, data, b"\x00" * 64).status_code == 401
     again = raw.redeem(challenge)
-    assert again.status_code == 401
-    assert "already used" in error_message(again)
+    assert again.status_code == 400
+    assert "challenge has already been used" in error_message(again)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,22 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from .errors import DfnsSettingsError, DfnsSigningError
 
-KEY_TYPES = ("ed25519", "p256", "secp256k1", "rsa")
+# Dfns accepts keys on "any curve that is supported by Node JS' crypto library"
+# (dfns/dfns-api-docs advanced-topics/authentication/credentials/generate-a-key-pair.md;
+# it recommends P-256, Ed25519, RSA 2048). We sign Ed25519, RSA, and ECDSA on the curves named
+# below: the ones both Node's crypto and the official SDKs' libraries handle, and the
+# emulator verifies (tests/test_official_sdk.py runs each). ECDSA always hashes with
+# SHA-256, as dfns-sdk (Python) does for every curve and Node's `crypto.sign` does by
+# default for EC keys (@dfns/sdk-keysigner passes no algorithm). Other curves (brainpool,
+# binary curves) and Ed448 are refused: no official SDK signs them, so nothing shows which
+# hash or encoding Dfns would expect.
+EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "p256": ec.SECP256R1,
+    "p384": ec.SECP384R1,
+    "p521": ec.SECP521R1,
+    "secp256k1": ec.SECP256K1,
+}
+KEY_TYPES = ("ed25519", *EC_CURVES, "rsa")
 
 
 def b64url(data: bytes) -> str:
@@ -39,10 +54,9 @@ def key_type_of(key: object) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        if isinstance(key.curve, ec.SECP256R1):
-            return "p256"
-        if isinstance(key.curve, ec.SECP256K1):
-            return "secp256k1"
+        for name, curve in EC_CURVES.items():
+            if isinstance(key.curve, curve):
+                return name
         raise ValueError(f"elliptic curve {key.curve.name} is not supported by Dfns")
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "rsa"
@@ -82,7 +96,7 @@ def load_private_key(
         key_type_of(key)
     except ValueError as exc:
         raise DfnsSettingsError(
-            setting, f"{exc}; use an Ed25519, ECDSA P-256, secp256k1 or RSA key"
+            setting, f"{exc}; use an Ed25519, RSA or ECDSA key on P-256, P-384, P-521 or secp256k1"
         ) from None
     return key  # type: ignore[return-value]
 
@@ -100,10 +114,8 @@ def generate_private_key(key_type: str) -> SignableKey:
     """A new key of a Dfns-supported type (used by the emulator and by tests)."""
     if key_type == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
-    if key_type == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if key_type == "secp256k1":
-        return ec.generate_private_key(ec.SECP256K1())
+    if key_type in EC_CURVES:
+        return ec.generate_private_key(EC_CURVES[key_type]())
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
@@ -136,6 +148,16 @@ class Credential:
         allowed = challenge.get("allowCredentials", {}).get("key", [])
         allowed_ids = [c.get("id") for c in allowed if isinstance(c, dict)]
         if self.credential_id not in allowed_ids:
+            if self.credential_id.startswith("cr-"):
+                # A Dfns credential has two ids: the credentialUuid (`cr-...`) and the
+                # credentialId (base64url) that allowCredentials lists and credId carries.
+                raise DfnsSigningError(
+                    f"dfns:credentialId is {self.credential_id}, a credentialUuid (cr-...), "
+                    "but Dfns signs with the credentialId: set dfns:credentialId to the "
+                    "signing key's credentialId, the base64url text shown as its Cred ID "
+                    "(Dfns allows: "
+                    f"{', '.join(map(str, allowed_ids)) or 'no key credential'})"
+                )
             raise DfnsSigningError(
                 f"credential {self.credential_id} is not allowed to sign for this user "
                 f"(Dfns allows: {', '.join(map(str, allowed_ids)) or 'no key credential'}): "

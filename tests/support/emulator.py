@@ -49,8 +49,12 @@ class EmulatorProcess:
         return data
 
     def config(self) -> dict[str, str]:
-        """The stack-config shape (`dfns:` keys) for this emulator."""
-        return {f"dfns:{key}": value for key, value in self.credentials().items()}
+        """The stack-config shape (`dfns:` keys) for this emulator: the four settings
+        credentials.json carries (not `credentialUuid`, which is no setting)."""
+        settings = ("apiUrl", "authToken", "credentialId", "privateKeyFile")
+        return {
+            f"dfns:{key}": value for key, value in self.credentials().items() if key in settings
+        }
 
     def settings(self, **overrides: Any) -> ClientSettings:
         settings = load_settings(self.config(), env={})

@@ -9,7 +9,10 @@ from pathlib import Path
 from types import FrameType
 
 from ..signing import KEY_TYPES
+from .assumed import Assumed
 from .server import EmulatorConfig, EmulatorServer
+
+ASSUMED = Assumed()
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
@@ -43,9 +46,72 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         default=1.0,
         help="multiplies Dfns's delivery retry schedule (1 min, 12 min, 2 h, 1 day)",
     )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request body may take to arrive (then 400)",
+    )
+    assumed = parser.add_argument_group(
+        "assumed values", "no Dfns source states these; change them to match what you see"
+    )
+    assumed.add_argument(
+        "--challenge-ttl",
+        type=float,
+        default=ASSUMED.challenge_ttl,
+        help="seconds an /auth/action/init challenge lives",
+    )
+    assumed.add_argument(
+        "--user-action-ttl",
+        type=float,
+        default=ASSUMED.user_action_ttl,
+        help="seconds a user action token lives",
+    )
+    assumed.add_argument(
+        "--webhook-limit-status",
+        type=int,
+        default=ASSUMED.webhook_limit_status,
+        help="HTTP status of a create past the webhook limit",
+    )
+    assumed.add_argument(
+        "--webhook-limit-message",
+        default=ASSUMED.webhook_limit_message,
+        help="its message ({limit} is replaced by --max-webhooks)",
+    )
+    assumed.add_argument(
+        "--url-max", type=int, default=ASSUMED.url_max, help="longest webhook url accepted"
+    )
+    assumed.add_argument(
+        "--delivery-timeout",
+        type=float,
+        default=ASSUMED.delivery_timeout,
+        help="seconds a delivery waits for the receiver",
+    )
+    assumed.add_argument(
+        "--ping-kind", default=ASSUMED.ping_kind, help="event kind of the ping's test event"
+    )
+    assumed.add_argument(
+        "--allow-unknown-fields",
+        action="store_true",
+        help="ignore unknown webhook body fields instead of answering 400",
+    )
+    assumed.add_argument(
+        "--extra-event-kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="accept an event kind missing from the catalogue (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.delivery_time_scale < 0:
         parser.error("--delivery-time-scale must be >= 0")
+    for name in ("challenge_ttl", "user_action_ttl", "delivery_timeout", "body_timeout"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0")
+    if not 400 <= args.webhook_limit_status <= 599:
+        parser.error("--webhook-limit-status must be an HTTP error status (400-599)")
+    if args.url_max < 1:
+        parser.error("--url-max must be >= 1")
     if args.max_webhooks < 0:
         parser.error("--max-webhooks must be >= 0")
     if args.rate_limit < 1:
@@ -58,6 +124,18 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         key_type=args.key_type,
         rate_limit=args.rate_limit,
         delivery_time_scale=args.delivery_time_scale,
+        body_timeout=args.body_timeout,
+        assumed=Assumed(
+            challenge_ttl=args.challenge_ttl,
+            user_action_ttl=args.user_action_ttl,
+            webhook_limit_status=args.webhook_limit_status,
+            webhook_limit_message=args.webhook_limit_message,
+            url_max=args.url_max,
+            delivery_timeout=args.delivery_timeout,
+            ping_kind=args.ping_kind,
+            refuse_unknown_fields=not args.allow_unknown_fields,
+            extra_event_kinds=frozenset(args.extra_event_kind),
+        ),
     )
 
 

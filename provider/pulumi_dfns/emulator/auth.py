@@ -3,9 +3,18 @@
 - A bearer token is a JWT signed by the emulator; the org id sits in the
   `https://custom/app_metadata` claim, as in Dfns tokens.
 - A challenge is single-use and expires; its assertion must carry clientData of type
-  `key.get` with that challenge, signed by an active credential of the token's user.
+  `key.get` with that challenge, signed by an active credential of the token's user,
+  named by its `credentialId` (the base64url id `allowCredentials.key[].id` lists; the
+  `cr-...` credentialUuid is not a credId).
 - A user action token is single-use, expires, and is bound to the method, the path and
-  the exact body bytes that were signed.
+  the JSON value of the signed payload (binding.py says why the value, not the bytes).
+
+Statuses follow the docs where they speak (dfns/dfns-api-docs getting-started/errors.md):
+a reused user action token answers 400 "user action has already been used"; an invalid
+challenge 400 "Challenge token is not valid." (User Action Signing Errors; the emulator
+adds why); a credential the user does not have 401. An expired
+user action token answers 403 "...expired" and a body that is not the signed value 403:
+ASSUMED, no source shows them.
 """
 
 from __future__ import annotations
@@ -14,10 +23,7 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -25,12 +31,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from ..signing import b64url, b64url_decode
+from .assumed import Assumed
+from .binding import binds
+from .clock import Clock, new_id
 from .errors import ApiFailure
-from .store import Store
+from .store import Row, Store
 
-CHALLENGE_TTL = 300.0
-USER_ACTION_TTL = 300.0
 ORG_CLAIM = "https://custom/app_metadata"
+INVALID_CHALLENGE = "Challenge token is not valid:"
+START_AGAIN = "start again at /auth/action/init"
 WEBHOOK_PERMISSIONS = (
     "Webhooks:Create",
     "Webhooks:Read",
@@ -41,25 +50,6 @@ WEBHOOK_PERMISSIONS = (
 )
 
 
-class Clock:
-    """Wall time plus an offset a test can advance, to expire challenges on demand."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    @staticmethod
-    def iso(moment: float) -> str:
-        """A moment as Dfns writes dates: ISO 8601, UTC, milliseconds, `Z`."""
-        return (
-            datetime.fromtimestamp(moment, tz=timezone.utc)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z")
-        )
-
-
 @dataclass(frozen=True)
 class Caller:
     token_id: str
@@ -67,12 +57,6 @@ class Caller:
     user_id: str
     kind: str
     permissions: frozenset[str]
-
-
-def new_id(prefix: str) -> str:
-    alphabet = "0123456789abcdefghijklmnopqrstuv"
-    raw = "".join(secrets.choice(alphabet) for _ in range(20))
-    return f"{prefix}-{raw[:5]}-{raw[5:10]}-{raw[10:]}"
 
 
 def make_jwt(signing_key: bytes, claims: dict[str, Any]) -> str:
@@ -99,21 +83,20 @@ def read_jwt(signing_key: bytes, token: str) -> dict[str, Any] | None:
 class Authority:
     """Issues and checks tokens, challenges and user actions for the emulator."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, assumed: Assumed) -> None:
         self.store = store
         self.clock = clock
+        self.assumed = assumed
         key = store.get_meta("jwt_key")
         if key is None:
             key = secrets.token_hex(32)
-            with store.transaction() as db:
-                store.set_meta(db, "jwt_key", key)
+            store.set_meta({"jwt_key": key})
         self._jwt_key = bytes.fromhex(key)
 
     # -- bearer -----------------------------------------------------------------------
 
     def issue_token(
         self,
-        db: sqlite3.Connection,
         org_id: str,
         user_id: str,
         *,
@@ -121,10 +104,7 @@ class Authority:
         permissions: tuple[str, ...] = WEBHOOK_PERMISSIONS,
     ) -> str:
         token_id = new_id("to")
-        db.execute(
-            "INSERT INTO tokens(token_id, org_id, user_id, kind, permissions) VALUES (?,?,?,?,?)",
-            (token_id, org_id, user_id, kind, json.dumps(list(permissions))),
-        )
+        self.store.add_token(token_id, org_id, user_id, kind, list(permissions))
         claims = {
             "iss": "auth.dfns.io",
             "aud": "dfns:auth:user",
@@ -141,10 +121,7 @@ class Authority:
         claims = read_jwt(self._jwt_key, authorization[len("Bearer ") :].strip())
         if claims is None:
             raise ApiFailure(401, "Unauthorized: invalid token")
-        with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT * FROM tokens WHERE token_id=? AND revoked=0", (claims.get("jti"),)
-            ).fetchone()
+        row = self.store.live_token(claims.get("jti"))
         meta = claims.get(ORG_CLAIM)
         if row is None or not isinstance(meta, dict) or meta.get("orgId") != row["org_id"]:
             raise ApiFailure(401, "Unauthorized: invalid or revoked token")
@@ -164,30 +141,24 @@ class Authority:
             self._jwt_key,
             {"sub": caller.user_id, "jti": new_id("ch"), "iat": int(self.clock.now())},
         )
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO challenges(identifier, challenge, org_id, user_id, method, path,"
-                " payload, expires) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    identifier,
-                    challenge,
-                    caller.org_id,
-                    caller.user_id,
-                    method,
-                    path,
-                    payload,
-                    self.clock.now() + CHALLENGE_TTL,
-                ),
-            )
-            creds = db.execute(
-                "SELECT credential_id FROM credentials WHERE user_id=? AND active=1",
-                (caller.user_id,),
-            ).fetchall()
+        self.store.add_challenge(
+            {
+                "identifier": identifier,
+                "challenge": challenge,
+                "org_id": caller.org_id,
+                "user_id": caller.user_id,
+                "method": method,
+                "path": path,
+                "payload": payload,
+                "expires": self.clock.now() + self.assumed.challenge_ttl,
+            }
+        )
+        credential_ids = self.store.active_credential_ids(caller.user_id)
         return {
             "challenge": challenge,
             "challengeIdentifier": identifier,
             "allowCredentials": {
-                "key": [{"type": "public-key", "id": c["credential_id"]} for c in creds],
+                "key": [{"type": "public-key", "id": c} for c in credential_ids],
                 "webauthn": [],
                 "passwordProtectedKey": [],
             },
@@ -203,29 +174,20 @@ class Authority:
     def redeem_assertion(self, caller: Caller, identifier: str, assertion: dict[str, Any]) -> str:
         """Check a signed challenge; answer a single-use user action token."""
         now = self.clock.now()
-        with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT * FROM challenges WHERE identifier=?", (identifier,)
-            ).fetchone()
-            if row is not None and row["org_id"] == caller.org_id and not row["used"]:
-                # A challenge gets one try: a failed signature burns it too (committed
-                # here, before any refusal below).
-                db.execute("UPDATE challenges SET used=1 WHERE identifier=?", (identifier,))
-            cred = db.execute(
-                "SELECT * FROM credentials WHERE credential_id=?", (assertion["credId"],)
-            ).fetchone()
+        row = self.store.take_challenge(identifier, caller.org_id)
         if row is None or row["org_id"] != caller.org_id:
-            raise ApiFailure(401, "Unauthorized: unknown challenge")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} no such challenge; {START_AGAIN}")
         if row["used"]:
-            raise ApiFailure(401, "Unauthorized: challenge already used")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} the challenge has already been used")
         if row["expires"] < now:
-            raise ApiFailure(401, "Unauthorized: challenge expired")
+            raise ApiFailure(400, f"{INVALID_CHALLENGE} the challenge has expired; {START_AGAIN}")
+        cred = self.store.credential(assertion["credId"])
         if cred is None or not cred["active"] or cred["user_id"] != row["user_id"]:
             raise ApiFailure(401, "Unauthorized: credential not found for this user")
         client_data = _decode(assertion["clientData"], "clientData")
         try:
             parsed = json.loads(client_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiFailure(400, "clientData is not JSON") from None
         if not isinstance(parsed, dict) or parsed.get("type") != "key.get":
             raise ApiFailure(401, "Unauthorized: clientData type must be key.get")
@@ -235,42 +197,42 @@ class Authority:
         if not verify_signature(cred["public_key_pem"], signature, client_data):
             raise ApiFailure(401, "Unauthorized: invalid signature")
         token = secrets.token_urlsafe(32)
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO user_actions(token, org_id, method, path, payload, expires)"
-                " VALUES (?,?,?,?,?,?)",
-                (
-                    token,
-                    caller.org_id,
-                    row["method"],
-                    row["path"],
-                    row["payload"],
-                    now + USER_ACTION_TTL,
-                ),
-            )
+        self.store.add_user_action(
+            {
+                "token": token,
+                "org_id": caller.org_id,
+                "method": row["method"],
+                "path": row["path"],
+                "payload": row["payload"],
+                "expires": now + self.assumed.user_action_ttl,
+            }
+        )
         return token
 
     def consume_user_action(
         self, caller: Caller, token: str | None, method: str, path: str, body: bytes
     ) -> None:
-        """Spend a user action token on exactly the call it was signed for."""
+        """Spend a user action token on the call it was signed for (same method, path
+        and JSON value); a refusal leaves the token unspent."""
         if not token:
             raise ApiFailure(403, "Forbidden: missing X-DFNS-USERACTION header")
-        with self.store.transaction() as db:
-            row = db.execute("SELECT * FROM user_actions WHERE token=?", (token,)).fetchone()
+        now = self.clock.now()
+
+        def check(row: Row | None) -> None:
             if row is None or row["org_id"] != caller.org_id:
                 raise ApiFailure(403, "Forbidden: invalid user action token")
             if row["used"]:
-                raise ApiFailure(403, "Forbidden: user action token already used")
-            if row["expires"] < self.clock.now():
+                raise ApiFailure(400, "user action has already been used")
+            if row["expires"] < now:
                 raise ApiFailure(403, "Forbidden: user action token expired")
             if row["method"] != method or row["path"] != path:
                 raise ApiFailure(403, "Forbidden: user action token was signed for another request")
-            if row["payload"].encode("utf-8") != body:
+            if not binds(row["payload"], body):
                 raise ApiFailure(
                     403, "Forbidden: request body differs from the signed user action payload"
                 )
-            db.execute("UPDATE user_actions SET used=1 WHERE token=?", (token,))
+
+        self.store.spend_user_action(token, check)
 
 
 def _decode(text: object, name: str) -> bytes:
@@ -283,6 +245,9 @@ def _decode(text: object, name: str) -> bytes:
 
 
 def verify_signature(public_key_pem: str, signature: bytes, data: bytes) -> bool:
+    """Ed25519 over the bytes; ECDSA (any named curve) with SHA-256, DER; RSA PKCS#1
+    v1.5 with SHA-256, as the official SDKs' key signers sign (dfns-sdk auth.py,
+    dfns-sdk-go signer/key.go, @dfns/sdk-keysigner)."""
     key = serialization.load_pem_public_key(public_key_pem.encode())
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):

@@ -16,15 +16,15 @@ from typing import Any
 import requests
 
 from ..delivery import SIGNATURE_HEADER, sign_delivery
-from .auth import Clock, new_id
-from .store import Store
+from .assumed import Assumed
+from .clock import Clock, event_id
+from .store import Row, Store
 
-DELIVERY_TIMEOUT = 10.0
 # Seconds after the first attempt at which Dfns retries: about 1 min, 12 min, 2 h,
-# 1 day (5 attempts in all).
+# 1 day (5 attempts in all) (dfns/dfns-api-docs api-docs/webhooks/README.md). The
+# delivery timeout, the ping's event kind and the "0" status of an unreachable
+# receiver are ASSUMED (assumed.py).
 RETRY_SCHEDULE = (60.0, 12 * 60.0, 2 * 3600.0, 24 * 3600.0)
-# The emulator's test ping (Dfns does not document its ping payload; inferred).
-PING_KIND = "webhook.ping"
 
 
 @dataclass
@@ -35,9 +35,12 @@ class Target:
 
 
 class Deliverer:
-    def __init__(self, store: Store, clock: Clock, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, assumed: Assumed, time_scale: float = 1.0
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.assumed = assumed
         self.time_scale = time_scale
         self._session = requests.Session()
         # Deliveries go to the user's receiver, never through a proxy from the environment.
@@ -54,17 +57,20 @@ class Deliverer:
             "User-Agent": "Dfns-Webhook-Emulator",
         }
         try:
-            response = self._session.post(url, data=body, headers=headers, timeout=DELIVERY_TIMEOUT)
+            response = self._session.post(
+                url, data=body, headers=headers, timeout=self.assumed.delivery_timeout
+            )
         except requests.RequestException as exc:
-            return "0", f"delivery failed: {type(exc).__name__}"
+            return self.assumed.unreachable_status, f"delivery failed: {type(exc).__name__}"
         error = None if response.status_code == 200 else response.text[:500] or None
         return str(response.status_code), error
 
-    def ping(self, row: Any) -> tuple[str, str | None]:
+    def ping(self, row: Row) -> tuple[str, str | None]:
+        """Send the ping's test event; like Dfns, it is not kept as a webhook event."""
         now = self.clock.now()
         event = {
-            "id": new_id("whe"),
-            "kind": PING_KIND,
+            "id": event_id(),
+            "kind": self.assumed.ping_kind,
             "date": self.clock.iso(now),
             "data": {"webhookId": row["id"], "message": "Ping from Dfns"},
             "timestampSent": int(now),
@@ -75,12 +81,7 @@ class Deliverer:
     # -- emitted events ---------------------------------------------------------------
 
     def targets(self, org_id: str, kind: str) -> list[Target]:
-        with self.store.transaction() as db:
-            rows = db.execute(
-                "SELECT id, url, events, secret FROM webhooks WHERE org_id=? AND status=?"
-                " ORDER BY seq",
-                (org_id, "Enabled"),
-            ).fetchall()
+        rows = self.store.enabled_webhooks(org_id)
         return [
             Target(r["id"], r["url"], r["secret"])
             for r in rows
@@ -95,7 +96,7 @@ class Deliverer:
         now = self.clock.now()
         results = []
         for target in self.targets(org_id, kind):
-            event = {"id": new_id("whe"), "kind": kind, "date": self.clock.iso(now), "data": data}
+            event = {"id": event_id(), "kind": kind, "date": self.clock.iso(now), "data": data}
             results.append(self._attempt(target, event, 1, None, scale))
         return results
 
@@ -109,29 +110,14 @@ class Deliverer:
     ) -> dict[str, Any]:
         sent = dict(event)
         if attempt > 1:
-            sent["id"] = new_id("whe")
+            sent["id"] = event_id()
             sent["retryOf"] = retry_of
         now = self.clock.now()
         sent["timestampSent"] = int(now)
         sent["deliveryAttempt"] = attempt
         status, error = self.post(target.url, target.secret, sent)
         failed = status != "200"
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO webhook_events(id, webhook_id, kind, body, status, error,"
-                " delivery_failed, date, timestamp_sent) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    sent["id"],
-                    target.webhook_id,
-                    sent["kind"],
-                    json.dumps(sent),
-                    status,
-                    error,
-                    1 if failed else 0,
-                    sent["date"],
-                    sent["timestampSent"],
-                ),
-            )
+        self.store.add_event(target.webhook_id, sent, status, error)
         if failed and attempt <= len(RETRY_SCHEDULE):
             first_id = retry_of or sent["id"]
             # The schedule counts from the first attempt.
@@ -167,9 +153,7 @@ class Deliverer:
         timer.start()
 
     def _still_enabled(self, webhook_id: str) -> bool:
-        with self.store.transaction() as db:
-            row = db.execute("SELECT status FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
-        return row is not None and row["status"] == "Enabled"
+        return self.store.webhook_status(webhook_id) == "Enabled"
 
     def pending_retries(self) -> int:
         with self._lock:

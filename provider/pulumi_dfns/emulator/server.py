@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ from cryptography.hazmat.primitives import serialization
 
 from ..signing import generate_private_key, key_type_of, private_key_pem
 from .api import DfnsApi, Reply, Request
-from .auth import Authority, Clock, new_id
+from .assumed import APPROVAL_BODY_KIND, Assumed
+from .auth import Authority
+from .clock import Clock, credential_ids, new_id
 from .deliveries import Deliverer
 from .errors import ApiFailure
 from .store import Store
@@ -26,6 +30,7 @@ from .testkit import TestKit, parse_chaos, parse_fault
 
 CONTROL_PREFIX = "/_emulator/"
 MAX_BODY = 1 << 20
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class EmulatorConfig:
     key_type: str = "ed25519"
     rate_limit: int = 1000
     delivery_time_scale: float = 1.0
+    # How long a request body may take to arrive once its headers have (a client that
+    # announces more bytes than it sends gets a 400, not a thread held forever).
+    body_timeout: float = 10.0
+    assumed: Assumed = field(default_factory=Assumed)
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -46,12 +55,14 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = Store(config.data_dir / "emulator.sqlite3")
         self.clock = Clock()
-        self.authority = Authority(self.store, self.clock)
+        self.authority = Authority(self.store, self.clock, config.assumed)
         self.kit = TestKit()
-        self.deliverer = Deliverer(self.store, self.clock, config.delivery_time_scale)
+        self.deliverer = Deliverer(
+            self.store, self.clock, config.assumed, config.delivery_time_scale
+        )
         self.api = DfnsApi(
             self.store,
             self.authority,
@@ -59,6 +70,7 @@ class EmulatorServer(ThreadingHTTPServer):
             self.deliverer,
             max_webhooks=config.max_webhooks,
             rate_limit=config.rate_limit,
+            assumed=config.assumed,
         )
         super().__init__((config.host, config.port), Handler)
         self.credentials = bootstrap(self, config)
@@ -84,14 +96,27 @@ class EmulatorServer(ThreadingHTTPServer):
         self.store.close()
 
 
+def _write_owner_only(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def bootstrap(server: EmulatorServer, config: EmulatorConfig) -> dict[str, str]:
-    """On first start: an org, a service account, its token and key; write credentials.json."""
+    """On first start: an org, a service account, its token and key; write credentials.json.
+
+    credentials.json names both ids of the key credential: `credentialId` (base64url,
+    what allowCredentials lists and `credId` carries: the id to configure as
+    dfns:credentialId) and `credentialUuid` (`cr-...`, for Dfns's credential-management
+    endpoints; never a credId).
+    """
     path = config.data_dir / "credentials.json"
     key_file = config.data_dir / "service-account-key.pem"
     store = server.store
     if store.get_meta("org_id") is None:
         key = generate_private_key(config.key_type)
-        org_id, user_id, credential_id = new_id("or"), new_id("us"), new_id("cr")
+        org_id, user_id = new_id("or"), new_id("us")
+        credential_id, credential_uuid = credential_ids()
         public_pem = (
             key.public_key()
             .public_bytes(
@@ -99,30 +124,36 @@ def bootstrap(server: EmulatorServer, config: EmulatorConfig) -> dict[str, str]:
             )
             .decode("ascii")
         )
-        with store.transaction() as db:
-            store.set_meta(db, "org_id", org_id)
-            store.set_meta(db, "user_id", user_id)
-            db.execute(
-                "INSERT INTO credentials(credential_id, user_id, key_type, public_key_pem)"
-                " VALUES (?,?,?,?)",
-                (credential_id, user_id, key_type_of(key), public_pem),
-            )
-            token = server.authority.issue_token(db, org_id, user_id)
-            store.set_meta(db, "service_account_token", token)
-            store.set_meta(db, "credential_id", credential_id)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(private_key_pem(key))
+        store.add_credential(credential_id, credential_uuid, user_id, key_type_of(key), public_pem)
+        token = server.authority.issue_token(org_id, user_id)
+        _write_owner_only(key_file, private_key_pem(key))
+        store.set_meta(
+            {
+                "user_id": user_id,
+                "service_account_token": token,
+                "credential_id": credential_id,
+                "credential_uuid": credential_uuid,
+                # Last: its presence says the bootstrap finished.
+                "org_id": org_id,
+            }
+        )
+    credential_id = store.get_meta("credential_id") or ""
+    if store.get_meta("credential_uuid") is None:
+        # A data dir from an emulator that had one id for both: give it a uuid. Its
+        # credentialId stays as it was (cr-shaped), so configured stacks keep working;
+        # a new data dir gets Dfns-shaped ids.
+        uuid = credential_ids()[1]
+        store.set_credential_uuid(credential_id, uuid)
+        store.set_meta({"credential_uuid": uuid})
     credentials = {
         "apiUrl": server.url,
         "authToken": store.get_meta("service_account_token") or "",
-        "credentialId": store.get_meta("credential_id") or "",
+        "credentialId": credential_id,
+        "credentialUuid": store.get_meta("credential_uuid") or "",
         "privateKeyFile": str(key_file.resolve()),
     }
     # The port may differ from the last start: rewrite so apiUrl is always current.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(credentials, handle, indent=2)
+    _write_owner_only(path, json.dumps(credentials, indent=2))
     return credentials
 
 
@@ -156,11 +187,35 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------
 
     def _read_request(self) -> Request:
-        split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        """Parse the request; a framing the emulator cannot trust is a 400 and the
+        connection closes (what follows on it cannot be told apart from this body)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise ApiFailure(400, "Transfer-Encoding is not supported: send Content-Length")
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(set(lengths)) > 1 or any(not _CONTENT_LENGTH.fullmatch(v.strip()) for v in lengths):
+            self.close_connection = True
+            raise ApiFailure(400, "Content-Length must be one whole number of bytes")
+        length = int(lengths[0]) if lengths else 0
         if length > MAX_BODY:
+            self.close_connection = True
             raise ApiFailure(413, "body too large")
-        body = self.rfile.read(length) if length else b""
+        body = b""
+        if length:
+            self.connection.settimeout(self.server.config.body_timeout)
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                body = b""
+            finally:
+                self.connection.settimeout(None)
+            if len(body) != length:
+                self.close_connection = True
+                raise ApiFailure(400, "body shorter than its Content-Length")
+        try:
+            split = urlsplit(self.path)
+        except ValueError:  # e.g. a request target `//[::1/x` (unclosed IPv6 bracket)
+            raise ApiFailure(400, "request target is not a valid path") from None
         return Request(
             method=self.command,
             path=split.path,
@@ -234,7 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         if retry_after is not None:
             headers["Retry-After"] = f"{retry_after:g}"
         if status == 202:
-            body: Any = {"id": new_id("ap"), "status": "Pending", "kind": "Webhooks"}
+            # ASSUMED shape (assumed.py): the provider reads only the status.
+            body: Any = {"id": new_id("ap"), "status": "Pending", "kind": APPROVAL_BODY_KIND}
         else:
             body = ApiFailure(status, f"injected fault: HTTP {status}").body()
         entry["status"] = status
@@ -258,72 +314,97 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
+        if self.close_connection:  # a framing refusal: say so, then hang up
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
     # -- /_emulator/ ------------------------------------------------------------------
 
     def _control(self, request: Request) -> None:
-        kit = self.server.kit
         route = (request.method, request.path[len(CONTROL_PREFIX) :].rstrip("/"))
         try:
             body = json.loads(request.body) if request.body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             self._write(400, ApiFailure(400, "body is not JSON").body(), {})
             return
+        action = CONTROL_ROUTES.get(route)
+        if action is None:
+            failure = ApiFailure(404, f"no emulator facility {route[0]} {CONTROL_PREFIX}{route[1]}")
+            self._write(404, failure.body(), {})
+            return
         try:
-            answer = self._control_route(route, body, kit)
+            answer = action(self, body)
         except ApiFailure as failure:
             self._write(failure.status, failure.body(), {})
             return
         self._write(200, answer, {})
 
-    def _control_route(self, route: tuple[str, str], body: Any, kit: TestKit) -> Any:
-        if route == ("GET", "requests"):
-            return {"items": kit.log()}
-        if route == ("DELETE", "requests"):
-            kit.clear_log()
-            return {"cleared": True}
-        if route == ("GET", "faults"):
-            return {"items": kit.faults()}
-        if route == ("POST", "faults"):
-            kit.add_fault(parse_fault(body))
-            return {"items": kit.faults()}
-        if route == ("DELETE", "faults"):
-            kit.clear_faults()
-            return {"items": []}
-        if route == ("GET", "latency"):
-            return {"seconds": kit.latency}
-        if route == ("POST", "latency"):
-            seconds = body.get("seconds") if isinstance(body, dict) else None
-            if not isinstance(seconds, int | float) or not 0 <= seconds <= 60:
-                raise ApiFailure(400, "latency.seconds: a number from 0 to 60")
-            kit.latency = float(seconds)
-            return {"seconds": kit.latency}
-        if route == ("GET", "stats"):
-            return {
-                "connectionsOpened": kit.connections_opened,
-                "chaos": kit.chaos_stats(),
-                "pendingRetries": self.server.deliverer.pending_retries(),
-            }
-        if route == ("POST", "chaos"):
-            kit.set_chaos(parse_chaos(body))
-            return kit.chaos_stats()
-        if route == ("DELETE", "chaos"):
-            stats = kit.chaos_stats()
-            kit.set_chaos(None)
-            return stats
-        if route == ("POST", "clock"):
-            advance = body.get("advanceSeconds") if isinstance(body, dict) else None
-            if not isinstance(advance, int | float) or advance < 0:
-                raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
-            self.server.clock.offset += float(advance)
-            return {"offsetSeconds": self.server.clock.offset}
-        if route == ("POST", "events"):
-            return {"deliveries": self._emit(body)}
-        if route == ("POST", "tokens"):
-            return {"token": self._issue_token(body)}
-        raise ApiFailure(404, f"no emulator facility {route[0]} {CONTROL_PREFIX}{route[1]}")
+    # -- control actions (the CONTROL_ROUTES table below names them) -------------------
+
+    def _requests(self, body: Any) -> Any:
+        return {"items": self.server.kit.log()}
+
+    def _clear_requests(self, body: Any) -> Any:
+        self.server.kit.clear_log()
+        return {"cleared": True}
+
+    def _faults(self, body: Any) -> Any:
+        return {"items": self.server.kit.faults()}
+
+    def _add_fault(self, body: Any) -> Any:
+        self.server.kit.add_fault(parse_fault(body))
+        return {"items": self.server.kit.faults()}
+
+    def _clear_faults(self, body: Any) -> Any:
+        self.server.kit.clear_faults()
+        return {"items": []}
+
+    def _latency(self, body: Any) -> Any:
+        return {"seconds": self.server.kit.latency}
+
+    def _set_latency(self, body: Any) -> Any:
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if not isinstance(seconds, int | float) or not 0 <= seconds <= 60:
+            raise ApiFailure(400, "latency.seconds: a number from 0 to 60")
+        self.server.kit.latency = float(seconds)
+        return {"seconds": self.server.kit.latency}
+
+    def _stats(self, body: Any) -> Any:
+        kit = self.server.kit
+        return {
+            "connectionsOpened": kit.connections_opened,
+            "chaos": kit.chaos_stats(),
+            "pendingRetries": self.server.deliverer.pending_retries(),
+        }
+
+    def _set_chaos(self, body: Any) -> Any:
+        self.server.kit.set_chaos(parse_chaos(body))
+        return self.server.kit.chaos_stats()
+
+    def _clear_chaos(self, body: Any) -> Any:
+        stats = self.server.kit.chaos_stats()
+        self.server.kit.set_chaos(None)
+        return stats
+
+    def _advance_clock(self, body: Any) -> Any:
+        advance = body.get("advanceSeconds") if isinstance(body, dict) else None
+        if not isinstance(advance, int | float) or advance < 0:
+            raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
+        self.server.clock.offset += float(advance)
+        return {"offsetSeconds": self.server.clock.offset}
+
+    def _emit_events(self, body: Any) -> Any:
+        return {"deliveries": self._emit(body)}
+
+    def _new_token(self, body: Any) -> Any:
+        return {"token": self._issue_token(body)}
+
+    def _assumptions(self, body: Any) -> Any:
+        """The values this emulator assumed where Dfns's sources are silent."""
+        assumed = asdict(self.server.config.assumed)
+        assumed["extra_event_kinds"] = sorted(assumed["extra_event_kinds"])
+        return assumed
 
     def _emit(self, body: Any) -> list[dict[str, Any]]:
         """Emit an event of a kind to every subscribed, Enabled webhook (as Dfns would)."""
@@ -336,7 +417,8 @@ class Handler(BaseHTTPRequestHandler):
         if scale is not None and (not isinstance(scale, int | float) or scale < 0):
             raise ApiFailure(400, "events.timeScale: a number >= 0")
         org_id = self.server.store.get_meta("org_id")
-        assert org_id
+        if org_id is None:
+            raise ApiFailure(500, "the emulator has no organisation yet")
         return self.server.deliverer.emit(
             org_id, body["kind"], data, None if scale is None else float(scale)
         )
@@ -351,23 +433,42 @@ class Handler(BaseHTTPRequestHandler):
         permissions = body.get("permissions")
         store = self.server.store
         org_id, user_id = store.get_meta("org_id"), store.get_meta("user_id")
-        assert org_id and user_id
-        with store.transaction() as db:
-            if permissions is None:
-                return self.server.authority.issue_token(db, org_id, user_id, kind=kind)
-            if not isinstance(permissions, list) or not all(
-                isinstance(p, str) for p in permissions
-            ):
-                raise ApiFailure(400, "tokens.permissions: a list of permission names")
-            return self.server.authority.issue_token(
-                db, org_id, user_id, kind=kind, permissions=tuple(permissions)
-            )
+        if org_id is None or user_id is None:
+            raise ApiFailure(500, "the emulator has no service account yet")
+        if permissions is None:
+            return self.server.authority.issue_token(org_id, user_id, kind=kind)
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            raise ApiFailure(400, "tokens.permissions: a list of permission names")
+        return self.server.authority.issue_token(
+            org_id, user_id, kind=kind, permissions=tuple(permissions)
+        )
+
+
+ControlAction = Callable[[Handler, Any], Any]
+
+# `/_emulator/<name>` facilities for tests and demos, by method and name.
+CONTROL_ROUTES: dict[tuple[str, str], ControlAction] = {
+    ("GET", "requests"): Handler._requests,
+    ("DELETE", "requests"): Handler._clear_requests,
+    ("GET", "faults"): Handler._faults,
+    ("POST", "faults"): Handler._add_fault,
+    ("DELETE", "faults"): Handler._clear_faults,
+    ("GET", "latency"): Handler._latency,
+    ("POST", "latency"): Handler._set_latency,
+    ("GET", "stats"): Handler._stats,
+    ("POST", "chaos"): Handler._set_chaos,
+    ("DELETE", "chaos"): Handler._clear_chaos,
+    ("POST", "clock"): Handler._advance_clock,
+    ("POST", "events"): Handler._emit_events,
+    ("POST", "tokens"): Handler._new_token,
+    ("GET", "assumptions"): Handler._assumptions,
+}
 
 
 def _body_fields(body: bytes) -> list[str] | None:
     """The top-level keys of a JSON object body (values stay out of the log)."""
     try:
         parsed = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return None
     return sorted(parsed) if isinstance(parsed, dict) else None

@@ -1,0 +1,47 @@
+"""Every value the emulator picks where no Dfns source settles it, in one place.
+
+Each is ASSUMED: the docs, the API reference and the official SDKs are silent on it.
+Where a user may need another value there is a flag (named beside it). The provider
+never depends on these being right: the README's Fidelity section says what it does
+when Dfns differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Rate-limit header names: ASSUMED (Dfns documents the limits, 100 or 1000 requests a
+# minute per organisation, not the headers). The provider reads them on 429 only.
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+# The body of a 202 answered by the `status` fault with status 202 (a policy holding a
+# change for approval): ASSUMED shape; the provider only reads the status.
+APPROVAL_BODY_KIND = "Webhooks"
+
+
+@dataclass(frozen=True)
+class Assumed:
+    # Lifetime of an `/auth/action/init` challenge (--challenge-ttl).
+    challenge_ttl: float = 300.0
+    # Lifetime of a user action token from `/auth/action` (--user-action-ttl).
+    user_action_ttl: float = 300.0
+    # What creating one webhook past the limit answers (--webhook-limit-status,
+    # --webhook-limit-message). Dfns documents the limit (5), not the refusal.
+    webhook_limit_status: int = 409
+    webhook_limit_message: str = (
+        "Webhook limit reached: an organization can have at most {limit} webhooks"
+    )
+    # Longest webhook url accepted (--url-max). The provider's check uses the same value.
+    url_max: int = 2048
+    # How long a delivery waits for the receiver (--delivery-timeout).
+    delivery_timeout: float = 10.0
+    # The kind of the ping's test event (--ping-kind); Dfns documents only that the
+    # ping sends "a fake test event".
+    ping_kind: str = "webhook.ping"
+    # Ping answers `status: "0"` when the receiver could not be reached (no HTTP status).
+    unreachable_status: str = "0"
+    # Unknown body fields answer 400 (--allow-unknown-fields turns this off).
+    refuse_unknown_fields: bool = True
+    # Event kinds Dfns may have added after the catalogue in pulumi_dfns/events.py
+    # (--extra-event-kind, repeatable): accepted like catalogued ones.
+    extra_event_kinds: frozenset[str] = field(default_factory=frozenset)
