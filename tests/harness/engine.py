@@ -349,8 +349,12 @@ class Deployment:
         else:
             # Create-before-delete: "the delete step is generated 'later' on, after all
             # creates/updates finish" (continueStepsFromDiff); the old state is kept
-            # with Delete=true until then (step_generator.go GenerateDeletes).
+            # with Delete=true until then (step_generator.go GenerateDeletes), once
+            # the replacement exists.
+            new.id, new.outputs = self.provider.create(urn, new.inputs, self.preview)
             self.replaced.append(old)
+            self.steps.append(Step("replace", urn, req.type, keys))
+            return
         new.id, new.outputs = self.provider.create(urn, new.inputs, self.preview)
         self.steps.append(Step("replace", urn, req.type, keys))
 
@@ -437,6 +441,10 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):  # type: ignore[misc]
         self.deployment = deployment
         self.config = config
         self.engine_address = ""
+
+    def GetDeploymentInfo(self, request: Any, context: Any) -> Any:
+        # Unimplemented, as with older engines: the SDK then probes SupportsFeature.
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetDeploymentInfo")
 
     def SupportsFeature(self, request: Any, context: Any) -> Any:
         return resource_pb2.SupportsFeatureResponse(hasSupport=self.FEATURES.get(request.id, False))
