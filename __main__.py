@@ -12,6 +12,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stacks"))
 
-from webhooks_program import main  # noqa: E402
+from webhooks_program import main
 
 main()

@@ -97,9 +97,7 @@ def test_first_up_of_the_dev_stack(world: World) -> None:
     assert {v["id"] for v in state.values()} == {w["id"] for w in held}
     # Check's answer is what is stored as inputs: events sorted, status defaulted.
     assert state["payments"]["inputs"]["status"] == "Enabled"
-    assert state["payments"]["inputs"]["events"] == sorted(
-        world.config()["payments"]["events"]
-    )
+    assert state["payments"]["inputs"]["events"] == sorted(world.config()["payments"]["events"])
     assert is_secret(state["payments"]["inputs"]["__provider"])
     outputs = result.checkpoint.stack_outputs()
     assert outputs["webhookIds"] == {name: v["id"] for name, v in state.items()}

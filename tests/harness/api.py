@@ -39,9 +39,7 @@ from .plugin import ProviderCallError, ProviderStartError
 from .project import Project, ProjectError
 from .wire import redacted, strip_secrets
 
-NON_INTERACTIVE = (
-    "--yes must be passed in to proceed when running in non-interactive mode"
-)
+NON_INTERACTIVE = "--yes must be passed in to proceed when running in non-interactive mode"
 
 
 class Harness:
@@ -126,13 +124,18 @@ class Harness:
         shown = strip_secrets(outputs) if show_secrets else redacted(outputs)
         if name is not None:
             if name not in shown:
-                return self._fail(stack, f'current stack does not have output property "{name}"', state)
+                return self._fail(
+                    stack, f'current stack does not have output property "{name}"', state
+                )
             value = shown[name]
             text = json.dumps(value, indent=2) if as_json or not isinstance(value, str) else value
         elif as_json:
             text = json.dumps(shown, indent=2)
         else:
-            rows = [f"    {k}  {json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(shown.items())]
+            rows = [
+                f"    {k}  {json.dumps(v) if not isinstance(v, str) else v}"
+                for k, v in sorted(shown.items())
+            ]
             text = "\n".join([f"Current stack outputs ({len(shown)}):", "    OUTPUT  VALUE", *rows])
         self._emit(text)
         return Result(True, text, [], state)
@@ -249,7 +252,9 @@ class Harness:
         d, new, steps = self._refreshed(project, stack, old, preview=False)
         ok = d.errors == 0
         self._save(stack, new if ok else old)
-        text = render(f"Refreshing ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok)
+        text = render(
+            f"Refreshing ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok, "refresh"
+        )
         self._emit(text)
         return Result(ok, text, steps, new if ok else old, d.provider_stderr)
 
@@ -287,9 +292,14 @@ class Harness:
             remaining = []
         new = Checkpoint(stack, remaining)
         self._save(stack, new)
-        text = render(f"Destroying ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok)
+        text = render(
+            f"Destroying ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok, "destroy"
+        )
         if ok:
-            text += f"\nThe resources in the stack have been deleted, but the history and configuration associated with the stack are still maintained."
+            text += (
+                "\nThe resources in the stack have been deleted, but the history and "
+                "configuration associated with the stack are still maintained."
+            )
         self._emit(text)
         return Result(ok, text, steps, new, d.provider_stderr)
 
@@ -311,6 +321,7 @@ def render(
     state: Checkpoint | None,
     preview: bool,
     ok: bool,
+    operation: str = "update",
 ) -> str:
     """What the CLI prints, in its plain (non-interactive) shape, sames hidden."""
     lines = [header]
@@ -344,7 +355,7 @@ def render(
     if counts.get("same"):
         lines.append(f"    {counts['same']} unchanged")
     if not ok:
-        lines.append(f"error: {'preview' if preview else 'update'} failed")
+        lines.append(f"error: {'preview' if preview else operation} failed")
     return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("--create", "-c", action="store_true")
     sub.add_argument("--non-interactive", action="store_true")
     sub.add_argument("words", nargs="*")
-    opts = sub.parse_args(args.rest)
+    opts = sub.parse_intermixed_args(args.rest)
     cwd = Path(opts.cwd or args.cwd).resolve()
     harness = Harness(cwd, _state_dir(cwd, args.state_dir), echo=print)
     command = args.command

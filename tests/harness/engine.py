@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 from google.protobuf import empty_pb2
@@ -161,7 +161,7 @@ class Deployment:
 
     def error(self, urn: str, message: str) -> None:
         self.errors += 1
-        self.diag(urn, f"error: {message}")
+        self.diag(urn, f"error: {message.rstrip()}")
 
     def _on_provider_stderr(self, line: str) -> None:
         # plugin.go runtrace: a dynamic provider's stderr is Infoerrf with no URN.
@@ -209,7 +209,9 @@ class Deployment:
             # sdk/go/common/resource/urn.go NewURN: the root stack's type is not
             # part of a child's qualified type.
             qualified = (
-                req.type if not parent_type or parent_type == STACK_TYPE else f"{parent_type}${req.type}"
+                req.type
+                if not parent_type or parent_type == STACK_TYPE
+                else f"{parent_type}${req.type}"
             )
             urn = make_urn(self.stack, self.project.name, qualified, req.name)
             self.qualified[urn] = qualified
@@ -269,7 +271,11 @@ class Deployment:
         provider = self.provider
         old = self.old.find(urn)
         # source_eval.go RegisterResource: deleteBeforeReplace counts when defined.
-        dbr = req.deleteBeforeReplace if (req.deleteBeforeReplaceDefined or req.deleteBeforeReplace) else None
+        dbr = (
+            req.deleteBeforeReplace
+            if (req.deleteBeforeReplaceDefined or req.deleteBeforeReplace)
+            else None
+        )
         new = ResourceState(
             urn,
             req.type,
@@ -430,12 +436,12 @@ class Deployment:
         return Checkpoint(self.stack, resources)
 
 
-class Monitor(resource_pb2_grpc.ResourceMonitorServicer):  # type: ignore[misc]
+class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
     """The ResourceMonitor the program's SDK talks to (pulumi/runtime/proto/resource.proto)."""
 
     # settings.py _LEGACY_FEATURE_MAPPING: the SDK probes these when GetDeploymentInfo
     # is unimplemented (as here). Only what the harness implements is claimed.
-    FEATURES = {"secrets": True}
+    FEATURES: ClassVar[dict[str, bool]] = {"secrets": True}
 
     def __init__(self, deployment: Deployment, config: dict[str, ConfigValue]) -> None:
         self.deployment = deployment
@@ -480,16 +486,18 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):  # type: ignore[misc]
         return empty_pb2.Empty()
 
     def Invoke(self, request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"the harness serves no invoke ({request.tok})")
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, f"the harness serves no invoke ({request.tok})"
+        )
 
     def ReadResource(self, request: Any, context: Any) -> Any:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "the harness does not read resources (.get)")
 
 
-class Engine(engine_pb2_grpc.EngineServicer):  # type: ignore[misc]
+class Engine(engine_pb2_grpc.EngineServicer):
     """The Engine service: logs from the program, and the root resource."""
 
-    SEVERITY = {
+    SEVERITY: ClassVar[dict[int, str | None]] = {
         engine_pb2.DEBUG: None,
         engine_pb2.INFO: "",
         engine_pb2.WARNING: "warning: ",
@@ -537,7 +545,9 @@ def run_program(
         # main.go Run: config as JSON text in PULUMI_CONFIG, secret keys listed in
         # PULUMI_CONFIG_SECRET_KEYS; arguments as constructArguments builds them.
         env["PULUMI_CONFIG"] = json.dumps({k: v.text for k, v in config.items()})
-        env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(sorted(k for k, v in config.items() if v.secure))
+        env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(
+            sorted(k for k, v in config.items() if v.secure)
+        )
         args = [
             python,
             str(LANGHOST_EXEC),
@@ -553,7 +563,13 @@ def run_program(
         ]  # fmt: skip
         # The language host's own cwd is inherited; the exec script chdirs to --pwd.
         proc = subprocess.run(
-            args, cwd=deployment.pwd, env=env, capture_output=True, text=True, timeout=600, check=False
+            args,
+            cwd=deployment.pwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         printed = proc.stdout + proc.stderr
         return proc.returncode, printed

@@ -17,16 +17,16 @@ import sys
 # program from importing the harness by accident.
 sys.path.pop(0)
 
-import argparse  # noqa: E402
+import argparse
 import asyncio
-import inspect  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import runpy  # noqa: E402
-import traceback  # noqa: E402
+import inspect
+import logging
+import os
+import runpy
+import traceback
 
-import pulumi  # noqa: E402
-import pulumi.runtime  # noqa: E402
+import pulumi
+import pulumi.runtime
 
 parser = argparse.ArgumentParser()
 for name in (
@@ -71,8 +71,11 @@ asyncio.set_event_loop(loop)
 logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 successful = False
 try:
-    coro = pulumi.runtime.run_in_stack(lambda: runpy.run_path(args.PROGRAM, run_name="__main__"))
-    loop.run_until_complete(coro)
+
+    def program() -> None:
+        runpy.run_path(args.PROGRAM, run_name="__main__")
+
+    loop.run_until_complete(pulumi.runtime.run_in_stack(program))
     successful = True
 except pulumi.RunError as exc:
     pulumi.log.error(str(exc))

@@ -78,7 +78,13 @@ def shim_command(pwd: Path, env: dict[str, str], engine_address: str) -> list[st
     if not venv and env.get("PULUMI_RUNTIME_TOOLCHAIN") == "uv":
         venv = ".venv"
     if not venv:
-        return [env.get("PULUMI_PYTHON_CMD") or "python3", "-u", "-m", "pulumi.dynamic", engine_address]
+        return [
+            env.get("PULUMI_PYTHON_CMD") or "python3",
+            "-u",
+            "-m",
+            "pulumi.dynamic",
+            engine_address,
+        ]
     venv = venv.rstrip("/")
     path = Path(venv) if venv.startswith("/") else pwd / venv
     python = path / "bin" / "python"
@@ -191,14 +197,17 @@ class ProviderPlugin:
 
     def check(self, urn: str, olds: Props, news: Props) -> Checked:
         answer = self._call(
-            "Check", provider_pb2.CheckRequest(urn=urn, olds=self._send(olds), news=self._send(news))
+            "Check",
+            provider_pb2.CheckRequest(urn=urn, olds=self._send(olds), news=self._send(news)),
         )
         inputs = from_struct(answer.inputs)
         if not self.accept_secrets:
             annotate_secrets(inputs, news)
         return Checked(inputs, [(f.property, f.reason) for f in answer.failures])
 
-    def diff(self, urn: str, id_: str, old_inputs: Props, old_outputs: Props, news: Props) -> Diffed:
+    def diff(
+        self, urn: str, id_: str, old_inputs: Props, old_outputs: Props, news: Props
+    ) -> Diffed:
         answer = self._call(
             "Diff",
             provider_pb2.DiffRequest(
@@ -251,7 +260,9 @@ class ProviderPlugin:
             annotate_secrets(outs, news)
         return outs
 
-    def read(self, urn: str, id_: str, inputs: Props, state: Props) -> tuple[str, Props, Props | None]:
+    def read(
+        self, urn: str, id_: str, inputs: Props, state: Props
+    ) -> tuple[str, Props, Props | None]:
         answer = self._call(
             "Read",
             provider_pb2.ReadRequest(
