@@ -244,7 +244,7 @@ class Harness:
         finally:
             d.close()
             server.stop(grace=None)
-        return d, Checkpoint(stack, resources, old.pending_operations), steps
+        return d, Checkpoint(stack, resources), steps
 
     def _refresh_command(self, stack: str) -> Result:
         project = self.project()

@@ -4,7 +4,7 @@ from a JSON checkpoint.
 Shape after sdk/go/common/apitype (CheckpointV3 / ResourceV3): each resource has urn,
 type, custom, id, inputs, outputs, parent, provider, delete (a replaced resource
 waiting for its delete), additionalSecretOutputs. Secrets are marked as in
-pkg/resource/stack/secrets.go SerializePropertyValue: `{SIG: SECRET_SIG,
+pkg/resource/stack/deployment.go SerializePropertyValue: `{SIG: SECRET_SIG,
 "ciphertext": ...}`; the ciphertext here is AES-256-GCM under a key derived from
 PULUMI_CONFIG_PASSPHRASE (the real passphrase provider uses the same cipher with its
 own key derivation and format: only the marking is meant to be faithful).
@@ -92,9 +92,6 @@ def _open(value: Any, cipher: Cipher) -> Any:
 class Checkpoint:
     stack: str
     resources: list[ResourceState] = field(default_factory=list)
-    # A pending operation left by an interrupted step (pkg/resource/deploy
-    # snapshot.go PendingOperations): written when a step started and never ended.
-    pending_operations: list[dict[str, Any]] = field(default_factory=list)
 
     def find(self, urn: str) -> ResourceState | None:
         return next((r for r in self.resources if r.urn == urn and not r.delete), None)
@@ -112,7 +109,7 @@ class Checkpoint:
 
 
 def checkpoint_path(state_dir: Path, project: str, stack: str) -> Path:
-    # pkg/backend/diy/backend.go stackPath: .pulumi/stacks/<project>/<stack>.json
+    # pkg/backend/diy/store.go projectReferenceStore: .pulumi/stacks/<project>/<stack>.json
     return state_dir / ".pulumi" / "stacks" / project / f"{stack}.json"
 
 
@@ -135,7 +132,6 @@ def write(path: Path, checkpoint: Checkpoint, passphrase: str) -> None:
                     "state": {"salt": base64.b64encode(salt).decode()},
                 },
                 "resources": resources,
-                "pending_operations": checkpoint.pending_operations,
             },
         },
     }
@@ -156,4 +152,4 @@ def read(path: Path, stack: str, passphrase: str) -> Checkpoint:
         doc["inputs"] = _open(doc["inputs"], cipher)
         doc["outputs"] = _open(doc["outputs"], cipher)
         resources.append(ResourceState(**doc))
-    return Checkpoint(stack, resources, latest.get("pending_operations") or [])
+    return Checkpoint(stack, resources)

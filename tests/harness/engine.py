@@ -206,7 +206,7 @@ class Deployment:
     ) -> tuple[str, str, Props, bool]:
         with self._lock:
             parent_type = self.qualified.get(req.parent, "") if req.parent else ""
-            # sdk/go/common/resource/urn.go NewURN: the root stack's type is not
+            # sdk/go/common/resource/urn/urn.go New: the root stack's type is not
             # part of a child's qualified type.
             qualified = (
                 req.type
