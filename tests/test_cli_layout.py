@@ -63,6 +63,17 @@ def test_the_former_layout_main_stacks_cannot_start_the_provider(tmp_path: Path)
     assert f"{project / 'stacks' / '.venv'}\" doesn't exist" in result.output
 
 
+def test_a_config_mistake_fails_the_preview_naming_the_field(tmp_path: Path) -> None:
+    project = reference_project(tmp_path / "project")
+    config = read_stack(project)
+    config["dfns-webhooks:webhooks"]["payments"]["colour"] = "blue"
+    write_stack(project, "dev", config)
+    result = Harness(project, tmp_path / "state", env=base_env()).preview("dev")
+    assert not result.ok
+    assert "webhooks.payments: unknown field(s) colour" in result.output
+    assert "error: preview failed" in result.output
+
+
 def config_project(tmp_path: Path, emulator: EmulatorProcess) -> tuple[Path, dict[str, str]]:
     """The reference project with credentials in stack config: a relative key file
     next to Pulumi.yaml, the token a secure value."""

@@ -115,6 +115,17 @@ def test_a_no_change_preview_sends_nothing_to_dfns_and_shows_no_diff(world: Worl
     assert " ~ " not in result.output and " + " not in result.output
 
 
+def test_preview_with_refresh_reads_each_webhook_once(world: World) -> None:
+    world.emulator.clear_log()
+    result = world.h.preview("dev", refresh=True)
+    assert result.ok, result.output
+    calls = [(r["method"], r["path"]) for r in world.dfns_requests()]
+    assert sorted(calls) == sorted(
+        ("GET", f"/webhooks/{v['id']}") for v in webhooks_in_state(world.h).values()
+    )
+    assert {s.op for s in result.steps} == {"same"}
+
+
 def test_reordered_events_are_no_diff(world: World) -> None:
     hooks = world.config()
     hooks["payments"]["events"] = list(reversed(hooks["payments"]["events"]))

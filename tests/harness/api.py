@@ -39,6 +39,7 @@ from .plugin import ProviderCallError, ProviderStartError
 from .project import Project, ProjectError
 from .wire import redacted, strip_secrets
 
+USER_ACTIONABLE = 32  # the exec script's exit code after it logged the error
 NON_INTERACTIVE = "--yes must be passed in to proceed when running in non-interactive mode"
 
 
@@ -174,11 +175,11 @@ class Harness:
             for line in printed.splitlines():
                 if line.strip():
                     d.diag("", line)  # the program's output: info lines of the stack
-            if code != 0 and not d.errors:
+            if code == USER_ACTIONABLE:
+                d.errors += 1  # main.go Run: Bail, the program showed its own error
+            elif code != 0:
                 # main.go Run: "program exited with non-zero exit code: %d"
                 d.error("", f"program exited with non-zero exit code: {code}")
-            elif code != 0:
-                d.errors += 1
             if not d.errors:
                 d.generate_deletes()
             new = d.snapshot()
@@ -336,7 +337,7 @@ def render(
         for urn, messages in diagnostics.items():
             kind, name = urn.rsplit("::", 2)[-2:]
             lines.append(f"  {kind.rsplit('$', 1)[-1]} ({name}):")
-            lines.extend(f"    {m}" for m in messages)
+            lines.extend(f"    {line}" for m in messages for line in m.splitlines())
     if state is not None and ok:
         outputs = state.stack_outputs()
         if outputs:

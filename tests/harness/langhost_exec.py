@@ -7,8 +7,10 @@ constructArguments (--monitor --engine --project --root_directory --stack --pwd
 --dry_run --parallel [--organization] PROGRAM) and the config in PULUMI_CONFIG /
 PULUMI_CONFIG_SECRET_KEYS: set the config, configure the runtime's Settings, chdir to
 --pwd, run PROGRAM with runpy.run_path(..., run_name="__main__") inside
-pulumi.runtime.run_in_stack on a fresh event loop. Exit 0 on success, else 1 after
-logging the error through the engine.
+pulumi.runtime.run_in_stack on a fresh event loop. Exit 0 on success; on an exception,
+log "Program failed with an unhandled exception:" and the program's frames through the
+engine and exit 32. (The script's special message for a directory without __main__.py
+is not reproduced: Python's own error is logged instead.)
 """
 
 import sys
@@ -24,6 +26,7 @@ import logging
 import os
 import runpy
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import pulumi
 import pulumi.runtime
@@ -66,23 +69,50 @@ sys.argv = [args.PROGRAM, *args.ARGS]
 if args.pwd is not None:
     os.chdir(args.pwd)
 
+# Exit code 32: "an error message was displayed to the user"; the language host then
+# bails without adding its own (main.go pythonProcessExitedAfterShowingUserActionableMessage).
+USER_ACTIONABLE = 32
+
+
+def module_path(path: str) -> str:
+    base, ext = os.path.splitext(path)
+    return os.path.abspath(base if ext else os.path.join(base, "__main__"))
+
+
+def user_stacktrace(program: str) -> str:
+    """The traceback from the program's own frame on (the exec script's
+    _get_user_stacktrace), the whole one if the program's frame is not in it."""
+    frames = traceback.extract_tb(sys.exc_info()[2])
+    for index, frame in enumerate(frames):
+        if module_path(program) == module_path(frame.filename):
+            return traceback.format_exc(limit=-(len(frames) - index))
+    return traceback.format_exc()
+
+
 loop = asyncio.new_event_loop()
 asyncio.set_event_loop(loop)
+# _set_default_executor: max(parallel, 1) * 4 worker threads.
+executor = ThreadPoolExecutor(max_workers=max(int(args.parallel), 1) * 4)
+loop.set_default_executor(executor)
 logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-successful = False
+exit_code = 1
 try:
 
     def program() -> None:
         runpy.run_path(args.PROGRAM, run_name="__main__")
 
     loop.run_until_complete(pulumi.runtime.run_in_stack(program))
-    successful = True
+    exit_code = 0
 except pulumi.RunError as exc:
     pulumi.log.error(str(exc))
 except Exception:
-    pulumi.log.error(traceback.format_exc())
+    pulumi.log.error(
+        "Program failed with an unhandled exception:\n" + user_stacktrace(args.PROGRAM)
+    )
+    exit_code = USER_ACTIONABLE
 finally:
+    executor.shutdown(wait=True)
     loop.close()
     sys.stdout.flush()
     sys.stderr.flush()
-sys.exit(0 if successful else 1)
+sys.exit(exit_code)
