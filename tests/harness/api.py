@@ -40,7 +40,12 @@ from .project import Project, ProjectError
 from .wire import redacted, strip_secrets
 
 USER_ACTIONABLE = 32  # the exec script's exit code after it logged the error
-NON_INTERACTIVE = "--yes must be passed in to proceed when running in non-interactive mode"
+# pkg/backend/backenderr/backenderr.go: what `up`, `refresh`, `destroy` answer when
+# neither --yes nor --skip-preview is given in a non-interactive session.
+NON_INTERACTIVE = (
+    "--yes or --skip-preview or --preview-only must be passed in to proceed when running "
+    "in non-interactive mode"
+)
 
 
 class Harness:
@@ -88,8 +93,9 @@ class Harness:
     def up(
         self, stack: str, yes: bool = True, skip_preview: bool = False, refresh: bool = False
     ) -> Result:
-        """`pulumi up --yes`: a preview, then the update (cmd/pulumi up: --yes skips
-        only the confirmation; --skip-preview skips the preview)."""
+        """`pulumi up --yes`: a preview, then the update (pkg/backend/apply.go
+        PreviewThenPromptThenExecute: --yes skips only the confirmation, --skip-preview
+        the preview and implies --yes, cmd operations/up.go)."""
         if not yes and not skip_preview:
             return self._fail(stack, NON_INTERACTIVE)
 
@@ -107,15 +113,18 @@ class Harness:
 
         return self._guard(stack, run)
 
-    def refresh(self, stack: str, yes: bool = True) -> Result:
-        if not yes:
+    def refresh(self, stack: str, yes: bool = True, skip_preview: bool = False) -> Result:
+        """Like `up`, a preview first (PreviewThenPromptThenExecute); a refresh's
+        preview reads every resource too (step.go RefreshStep.Apply has no dry-run
+        branch), so without --skip-preview each webhook is read twice."""
+        if not yes and not skip_preview:
             return self._fail(stack, NON_INTERACTIVE)
-        return self._guard(stack, lambda: self._refresh_command(stack))
+        return self._guard(stack, lambda: self._refresh_command(stack, skip_preview))
 
-    def destroy(self, stack: str, yes: bool = True) -> Result:
-        if not yes:
+    def destroy(self, stack: str, yes: bool = True, skip_preview: bool = False) -> Result:
+        if not yes and not skip_preview:
             return self._fail(stack, NON_INTERACTIVE)
-        return self._guard(stack, lambda: self._destroy(stack))
+        return self._guard(stack, lambda: self._destroy(stack, skip_preview))
 
     def stack_output(
         self, stack: str, name: str | None = None, show_secrets: bool = False, as_json: bool = False
@@ -247,9 +256,25 @@ class Harness:
             server.stop(grace=None)
         return d, Checkpoint(stack, resources), steps
 
-    def _refresh_command(self, stack: str) -> Result:
+    def _refresh_command(self, stack: str, skip_preview: bool) -> Result:
         project = self.project()
         old = self.checkpoint(stack)
+        first = ""
+        if not skip_preview:
+            d, _, steps = self._refreshed(project, stack, old, preview=True)
+            first = render(
+                f"Previewing refresh ({stack}):",
+                steps,
+                d.diagnostics,
+                d.stack_urn,
+                None,
+                True,
+                d.errors == 0,
+            )
+            self._emit(first)
+            if d.errors:
+                return Result(False, first, steps, old, d.provider_stderr)
+            first += "\n"
         d, new, steps = self._refreshed(project, stack, old, preview=False)
         ok = d.errors == 0
         self._save(stack, new if ok else old)
@@ -257,13 +282,25 @@ class Harness:
             f"Refreshing ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok, "refresh"
         )
         self._emit(text)
-        return Result(ok, text, steps, new if ok else old, d.provider_stderr)
+        return Result(ok, first + text, steps, new if ok else old, d.provider_stderr)
 
-    def _destroy(self, stack: str) -> Result:
+    def _destroy(self, stack: str, skip_preview: bool) -> Result:
         """destroy.go: no program; every resource deleted in reverse snapshot order
-        with the provider configured from the stored config."""
+        with the provider configured from the stored config. Its preview lists the
+        deletes (step.go DeleteStep.Apply calls no provider in a dry run)."""
         project = self.project()
         old = self.checkpoint(stack)
+        first = ""
+        if not skip_preview:
+            planned = [
+                Step("delete", r.urn, r.type)
+                for r in reversed(old.resources)
+                if not r.type.startswith(PROVIDER_TYPE_PREFIX)
+            ]
+            root = next((r.urn for r in old.resources if r.type == STACK_TYPE), "")
+            first = render(f"Previewing destroy ({stack}):", planned, {}, root, None, True, True)
+            self._emit(first)
+            first += "\n"
         d = Deployment(project, stack, old, self.env, False, self._emit)
         server, address = _engine_server(d)
         steps: list[Step] = []
@@ -302,7 +339,7 @@ class Harness:
                 "configuration associated with the stack are still maintained."
             )
         self._emit(text)
-        return Result(ok, text, steps, new, d.provider_stderr)
+        return Result(ok, first + text, steps, new, d.provider_stderr)
 
 
 def _engine_server(d: Deployment) -> tuple[Any, str]:

@@ -3,11 +3,13 @@
     python -m tests.harness.cli [--cwd DIR] [--state-dir DIR] COMMAND [--stack S] [flags]
 
 Commands: `preview [--refresh]`, `up [--yes] [--skip-preview] [--refresh]`,
-`refresh [--yes]`, `destroy [--yes]`, `stack output [NAME] [--show-secrets] [--json]`,
-and `stack select [--create] S` (accepted, as the quickstart calls it; stacks need no
-creation here). The state directory defaults to PULUMI_BACKEND_URL when it is a
-`file://` URL, else <cwd>/.pulumi-state. Exit code 0 on success, 255 on failure (as the
-CLI). A `pulumi` script on PATH that runs this module stands in for the CLI.
+`refresh [--yes] [--skip-preview]`, `destroy [--yes] [--skip-preview]`,
+`stack output [NAME] [--show-secrets] [--json]`, and `stack select|init S` (accepted,
+as the quickstart calls them; stacks need no creation here; other flags are ignored with
+a line on stderr). The state
+directory defaults to PULUMI_BACKEND_URL when it is a `file://` URL, else
+<cwd>/.pulumi-state. Exit code 0 on success, 255 on failure (as the CLI). A `pulumi`
+script on PATH that runs this module stands in for the CLI.
 """
 
 from __future__ import annotations
@@ -49,14 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("--create", "-c", action="store_true")
     sub.add_argument("--non-interactive", action="store_true")
     sub.add_argument("words", nargs="*")
-    opts = sub.parse_intermixed_args(args.rest)
+    opts, unknown = sub.parse_known_intermixed_args(args.rest)
+    if unknown:
+        # Flags the real CLI has and the harness does not model (say so, go on).
+        print(f"harness: ignoring {' '.join(unknown)}", file=sys.stderr)
     cwd = Path(opts.cwd or args.cwd).resolve()
     harness = Harness(cwd, _state_dir(cwd, args.state_dir), echo=print)
     command = args.command
     if command == "stack":
         what = opts.words[:1]
-        if what == ["select"]:
-            return 0
+        if what in (["select"], ["init"]):
+            return 0  # a stack is its config file and its checkpoint: nothing to create
         if what == ["output"]:
             name = opts.words[1] if len(opts.words) > 1 else None
             result = harness.stack_output(opts.stack, name, opts.show_secrets, opts.json)
@@ -68,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     elif command == "up":
         result = harness.up(opts.stack, opts.yes, opts.skip_preview, opts.refresh)
     elif command == "refresh":
-        result = harness.refresh(opts.stack, opts.yes)
+        result = harness.refresh(opts.stack, opts.yes, opts.skip_preview)
     elif command == "destroy":
-        result = harness.destroy(opts.stack, opts.yes)
+        result = harness.destroy(opts.stack, opts.yes, opts.skip_preview)
     else:
         print(f"error: the harness has no `pulumi {command}`", file=sys.stderr)
         return 255
