@@ -77,6 +77,10 @@ def shim_command(pwd: Path, env: dict[str, str], engine_address: str) -> list[st
     venv = env.get("PULUMI_RUNTIME_VIRTUALENV", "")
     if not venv and env.get("PULUMI_RUNTIME_TOOLCHAIN") == "uv":
         venv = ".venv"
+    if not venv and env.get("PULUMI_RUNTIME_TOOLCHAIN") == "poetry":
+        raise ProviderStartError(
+            "the harness does not run `poetry env info --path` (toolchain poetry)"
+        )
     if not venv:
         return [
             env.get("PULUMI_PYTHON_CMD") or "python3",

@@ -79,6 +79,12 @@ class Project:
         runs <venv>/bin/python with ActivateVirtualEnv (PATH, VIRTUAL_ENV)."""
         env = dict(base_env)
         venv = self.options.get("virtualenv")
+        if not venv and self.options.get("toolchain") == "uv":
+            # sdk/python/toolchain/uv.go newUv: .venv beside the nearest uv.lock or
+            # pyproject.toml; the harness takes the project root's.
+            venv = ".venv"
+        if not venv and self.options.get("toolchain") == "poetry":
+            raise ProjectError("toolchain poetry: the harness does not resolve poetry's env")
         if not venv:
             return env.get("PULUMI_PYTHON_CMD", "python3"), env
         path = Path(venv) if Path(venv).is_absolute() else self.root / venv
