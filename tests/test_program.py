@@ -150,3 +150,38 @@ def test_the_provider_class_has_a_stable_public_import_path() -> None:
 
     assert pulumi_dfns.DfnsWebhookProvider is DfnsWebhookProvider
     assert DfnsWebhookProvider.__module__ == "pulumi_dfns.provider"
+
+
+def test_delete_before_replace_in_config_must_be_true_or_false() -> None:
+    spec = {"url": "https://r.example", "events": ["*"], "deleteBeforeReplace": "yes"}
+    with pytest.raises(ValueError, match=r"webhooks.x.deleteBeforeReplace: must be true or false"):
+        webhooks_program.declare({"x": spec})
+
+
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
+def test_delete_before_replace_in_config_is_a_resource_option_not_an_input(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    seen: dict[str, Any] = {}
+    original = pulumi.CustomResource.__init__
+
+    def spy(self: Any, t: str, name: str, props: Any, opts: Any = None, *a: Any, **k: Any) -> None:
+        seen[name] = opts
+        original(self, t, name, props, opts, *a, **k)
+
+    monkeypatch.setattr(pulumi.CustomResource, "__init__", spy)
+    hooks = webhooks_program.declare(
+        {
+            "rolled": {"url": "https://r.example/a", "events": ["*"], "deleteBeforeReplace": True},
+            "plain": {"url": "https://r.example/b", "events": ["*"]},
+        }
+    )
+    assert seen["rolled"].delete_before_replace is True
+    assert seen["plain"].delete_before_replace is None
+
+    def verify(_: Any) -> None:
+        for resource in recorder.resources:
+            assert "deleteBeforeReplace" not in resource.inputs
+            assert "delete_before_replace" not in resource.inputs
+
+    return pulumi.Output.all(*(h.id for h in hooks.values())).apply(verify)
