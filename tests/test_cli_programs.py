@@ -139,7 +139,6 @@ def test_a_secret_url_stays_out_of_a_failed_create(
     assert SECRET_URL not in everything_the_user_sees(h, failed)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by i9b: whole numbers (gRPC sends 1.0)")
 def test_an_unquoted_whole_number_secret_version_is_accepted(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
@@ -160,9 +159,6 @@ def test_an_unquoted_whole_number_secret_version_is_accepted(
         h.destroy("dev")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fixed by i9b: traceback (sys.tracebacklimit is process-wide)"
-)
 def test_another_dynamic_provider_in_the_program_keeps_its_traceback(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
