@@ -11,6 +11,13 @@ Stack config (Pulumi.<stack>.yaml):
         secretVersion: "1"       # optional; change it to roll the secret
         adoptWebhookId: wh-...   # optional; take over an existing webhook
         verifyWithPing: true     # optional; ping the receiver after each change
+        adoptSecret: ...         # optional, with adoptWebhookId: its known secret
+                                 # (set with `pulumi config set --secret --path ...`)
+        trackDeliveries: true    # optional; refresh reads failed deliveries
+
+Exports: webhookIds, webhookSecrets (a secret), and deliveryHealth: per webhook,
+failedDeliveries (last 24 hours) and lastDeliveryFailure, read by `pulumi refresh`
+for webhooks with trackDeliveries (None otherwise).
 """
 
 from __future__ import annotations
@@ -46,4 +53,14 @@ def main() -> None:
     pulumi.export(
         "webhookSecrets",
         pulumi.Output.secret({name: hook.secret for name, hook in webhooks.items()}),
+    )
+    pulumi.export(
+        "deliveryHealth",
+        {
+            name: {
+                "failedDeliveries": hook.failed_deliveries,
+                "lastDeliveryFailure": hook.last_delivery_failure,
+            }
+            for name, hook in webhooks.items()
+        },
     )
