@@ -39,6 +39,16 @@ from pulumi_dfns import DeliveryVerificationError, verify_delivery
 from pulumi_dfns.delivery import SIGNATURE_HEADER
 
 PING_KIND = "webhook.ping"
+# Deliveries are handled on several threads: one line per delivery, never interleaved.
+_PRINT_LOCK = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 DEFAULT_SECRET_ENVS = ("DFNS_WEBHOOK_SECRETS", "DFNS_WEBHOOK_SECRET")
 
 
@@ -81,10 +91,7 @@ def handle_event(event: dict[str, Any]) -> None:
     same `kind` and `data`).
     """
     retry = f" retryOf {event['retryOf']}" if event.get("retryOf") else ""
-    print(
-        f"accepted {event['kind']} {event['id']} attempt {event.get('deliveryAttempt')}{retry}",
-        flush=True,
-    )
+    say(f"accepted {event['kind']} {event['id']} attempt {event.get('deliveryAttempt')}{retry}")
 
 
 def make_handler(secrets: SecretSource, tolerance: float) -> type[BaseHTTPRequestHandler]:
@@ -103,10 +110,10 @@ def make_handler(secrets: SecretSource, tolerance: float) -> type[BaseHTTPReques
                 )
             except DeliveryVerificationError as exc:
                 if _is_ping(body):
-                    print("ping acknowledged (unverified)", flush=True)
+                    say("ping acknowledged (unverified)")
                     self._answer(200, b"ping")
                     return
-                print(f"refused: {exc}", flush=True)
+                say(f"refused: {exc}")
                 self._answer(401, str(exc).encode())
                 return
             handle_event(event)
