@@ -308,3 +308,31 @@ def test_get_in_a_program_reads_rather_than_registers(mocks: _Mocks) -> Any:
         assert "__provider" in args.inputs  # the engine can find the provider from these
 
     return pulumi.Output.all(hook.id, hook.url).apply(verify)
+
+
+def test_rolling_the_secret_of_a_still_adopted_webhook_is_refused_at_check(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    """Before this check, the replacement's create adopted the same webhook and the
+    engine's deletion of the "old" one then deleted it: the resource pointed at nothing."""
+    existing = emulator.client().create_webhook("https://old.example/dfns", EVENTS)
+    adopted = {
+        "url": "https://old.example/dfns",
+        "events": EVENTS,
+        "adopt_webhook_id": existing["id"],
+    }
+    olds = engine.check(adopted).inputs
+    # Why: the replacement's create (which gets only the new inputs) adopts the same id.
+    first_id, _ = engine.create(olds)
+    replacement_id, _ = engine.create(engine.check({**adopted, "secret_version": "2"}).inputs)
+    assert replacement_id == first_id == existing["id"]
+    checked = engine.check({**adopted, "secret_version": "2"}, olds=olds)
+    assert [f[0] for f in checked.failures] == ["adopt_webhook_id"]
+    assert "remove adopt_webhook_id" in checked.failures[0][1]
+    # The documented way: drop adopt_webhook_id in the same change.
+    roll = {k: v for k, v in adopted.items() if k != "adopt_webhook_id"}
+    assert engine.check({**roll, "secret_version": "2"}, olds=olds).failures == []
+    # A new resource that adopts (no olds) and one that keeps its secret_version pass.
+    assert engine.check({**adopted, "secret_version": "2"}).failures == []
+    with_version = engine.check({**adopted, "secret_version": "2"}).inputs
+    assert engine.check({**adopted, "secret_version": "2"}, olds=with_version).failures == []

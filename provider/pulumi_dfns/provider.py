@@ -127,7 +127,7 @@ class DfnsWebhookProvider(ResourceProvider):
 
     # -- check and diff: no network ---------------------------------------------------
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = {k: _plain(v) for k, v in news.items() if k != PROVIDER_KEY}
         checked = check_inputs(props)
         for warning in checked.warnings:
@@ -137,6 +137,9 @@ class DfnsWebhookProvider(ResourceProvider):
         if error is not None:
             failures.append(CheckFailure(error.setting, error.reason))
         inputs = checked.inputs
+        rolled = _rolls_an_adopted_webhook(olds, inputs)
+        if rolled:
+            failures.append(CheckFailure(ADOPT_WEBHOOK_ID, rolled))
         if inputs.get(ADOPT_SECRET) is not None:
             # The engine also keeps the program's secret bit on inputs returned by a
             # provider that does not accept secrets (pkg/resource/plugin/provider_plugin.go,
@@ -371,6 +374,23 @@ class DfnsWebhookProvider(ResourceProvider):
         for name in HEALTH:
             outs[name] = (health or {}).get(name)
         return outs
+
+
+def _rolls_an_adopted_webhook(olds: dict[str, Any], inputs: dict[str, Any]) -> str | None:
+    """A secret_version change replaces the webhook: the replacement's create would adopt
+    the same webhook again, and the engine's deletion of the old one would delete it."""
+    adopt = inputs.get(ADOPT_WEBHOOK_ID)
+    new_resource = not any(k != PROVIDER_KEY for k in olds)
+    if new_resource or adopt is None or is_unknown(adopt):
+        return None
+    old, new = _plain(olds.get(SECRET_VERSION)), inputs.get(SECRET_VERSION)
+    if is_unknown(new) or old == new:
+        return None
+    return (
+        "changing secret_version replaces the webhook, and the replacement would adopt "
+        f"{adopt} again before the old one is deleted (deleting it): remove "
+        "adopt_webhook_id (and adopt_secret) in the same change"
+    )
 
 
 def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
