@@ -336,3 +336,39 @@ def test_rolling_the_secret_of_a_still_adopted_webhook_is_refused_at_check(
     assert engine.check({**adopted, "secret_version": "2"}).failures == []
     with_version = engine.check({**adopted, "secret_version": "2"}).inputs
     assert engine.check({**adopted, "secret_version": "2"}, olds=with_version).failures == []
+
+
+def test_adopt_secret_is_never_visible_nor_sent_to_dfns(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    from tests.test_secret_hygiene import visible
+
+    existing = emulator.client().create_webhook("https://old.example/dfns", EVENTS)
+    known = existing["secret"]
+    program = {
+        "url": "https://old.example/dfns",
+        "events": EVENTS,
+        "adopt_webhook_id": existing["id"],
+        "adopt_secret": known,
+    }
+    seen: list[str] = []
+    checked = engine.check(program)
+    seen.append(repr(visible(checked.inputs)))
+    webhook_id, outs = engine.create(checked.inputs)
+    seen.append(repr(visible(outs)))
+    news = engine.check({**program, "description": "now managed"}).inputs
+    seen.append(repr(engine.diff(webhook_id, plaintext(outs), news).__dict__))
+    outs = engine.update(webhook_id, outs, news)
+    seen.append(repr(visible(outs)))
+    _, read_outs, read_inputs = engine.read(webhook_id, outs)
+    seen += [repr(visible(read_outs)), repr(visible(read_inputs))]
+    seen.append(repr(engine.check({**program, "adopt_webhook_id": None}).failures))
+    with pytest.raises(EngineError) as caught:
+        engine.create({**checked.inputs, "adopt_webhook_id": "wh-nope-nope-0000000000000000"})
+    seen.append(caught.value.details)
+    seen.append(engine.output())
+    everything = "\n".join(seen)
+    assert known not in everything
+    assert "[secret]" in everything and webhook_id in everything
+    sent = [field for e in emulator.requests_log() for field in e.get("bodyFields") or []]
+    assert "adopt_secret" not in sent and "secret" not in sent
