@@ -25,12 +25,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pulumi.runtime import rpc
 
+from pulumi_dfns.errors import DfnsApiError
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ProviderServer, plaintext
 from tests.test_deliveries import ROOT, free_port
@@ -249,8 +252,10 @@ def start(emulator: EmulatorProcess, tmp_path: Path) -> tuple[World, ProviderSer
 
 
 def test_the_documented_rotation_loses_and_refuses_nothing(
-    emulator: EmulatorProcess, tmp_path: Path
+    start_emulator: Callable[..., EmulatorProcess], tmp_path: Path
 ) -> None:
+    # An organisation with room for exactly one more webhook: the rotation needs no more.
+    emulator = start_emulator("--max-webhooks", "2")
     world, engine, receiver = start(emulator, tmp_path)
     url = world.receiver_url
     emitter = Emitter(emulator)
@@ -261,6 +266,8 @@ def test_the_documented_rotation_loses_and_refuses_nothing(
         time.sleep(STEP_PAUSE)
         # 1. the successor beside the old one, Disabled
         up(world, {"payments-v1": webhook(url=url), "payments-v2": webhook("Disabled", url=url)})
+        with pytest.raises(DfnsApiError, match="limit"):  # the organisation is now full
+            emulator.client().create_webhook("https://other.example/dfns", [KIND])
         time.sleep(STEP_PAUSE)
         # 2. receivers learn both secrets
         assert len(configure_receiver(world)) == 2
