@@ -1,11 +1,21 @@
-"""A Dfns webhook receiver that trusts only deliveries signed with the webhook's secret.
+"""A Dfns webhook receiver that trusts only deliveries signed with a webhook's secret.
 
-The secret is the `secret` output of a DfnsWebhook (a Pulumi secret). With the
-reference project:
+The secrets are the `secret` outputs of DfnsWebhooks (Pulumi secrets). The receiver
+accepts a delivery signed with ANY of the secrets it is given, which is how it keeps
+working while a secret is rotated (the old and the new webhook deliver side by side).
+With the reference project:
 
-    export DFNS_WEBHOOK_SECRET="$(pulumi stack output webhookSecrets --show-secrets --json \\
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["payments"])')"
+    export DFNS_WEBHOOK_SECRETS="$(pulumi stack output webhookSecrets --show-secrets --json \\
+        | python3 -c 'import json,sys; print(*filter(None,json.load(sys.stdin).values()),sep=",")')"
     python examples/receiver.py --port 8080
+
+Where the secrets come from:
+- `--secret-env NAME` (repeatable): environment variables, each holding one secret or
+  several separated by commas or newlines. Default: DFNS_WEBHOOK_SECRETS and
+  DFNS_WEBHOOK_SECRET.
+- `--secrets-file FILE`: a file in the same format, read again whenever it changes, so
+  secrets can be added and removed without a restart (write it atomically: a new file
+  renamed over the old one).
 
 Answers 200 to a verified delivery (Dfns counts anything else as a failure and retries)
 and 401 to one that fails verification. Dfns's test ping is answered 200 even when it
@@ -18,24 +28,73 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from pulumi_dfns import DeliveryVerificationError, verify_delivery
 from pulumi_dfns.delivery import SIGNATURE_HEADER
 
 PING_KIND = "webhook.ping"
+# Deliveries are handled on several threads: one line per delivery, never interleaved.
+_PRINT_LOCK = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _PRINT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+DEFAULT_SECRET_ENVS = ("DFNS_WEBHOOK_SECRETS", "DFNS_WEBHOOK_SECRET")
+
+
+def split_secrets(text: str) -> list[str]:
+    """Secrets separated by commas or newlines (Dfns secrets hold neither; assumed)."""
+    return [part.strip() for part in re.split(r"[,\r\n]+", text) if part.strip()]
+
+
+class SecretSource:
+    """The secrets to verify with: fixed ones from the environment, plus a file's,
+    re-read when the file changes."""
+
+    def __init__(self, fixed: list[str], path: Path | None) -> None:
+        self.fixed = fixed
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._from_file: list[str] = []
+
+    def current(self) -> list[str]:
+        if self.path is None:
+            return self.fixed
+        with self._lock:
+            try:
+                info = self.path.stat()
+                stamp = (info.st_mtime_ns, info.st_ino)
+                if stamp != self._stamp:
+                    self._from_file = split_secrets(self.path.read_text())
+                    self._stamp = stamp
+            except OSError:
+                self._from_file, self._stamp = [], None
+            return self.fixed + self._from_file
 
 
 def handle_event(event: dict[str, Any]) -> None:
-    """Where a real receiver acts on the event; this one prints it."""
-    print(
-        f"accepted {event['kind']} {event['id']} attempt {event.get('deliveryAttempt')}", flush=True
-    )
+    """Where a real receiver acts on the event; this one prints it.
+
+    A receiver must be idempotent: Dfns retries (a new event id, `retryOf` naming the
+    first), and during a rotation both webhooks deliver the same event (different ids,
+    same `kind` and `data`).
+    """
+    retry = f" retryOf {event['retryOf']}" if event.get("retryOf") else ""
+    say(f"accepted {event['kind']} {event['id']} attempt {event.get('deliveryAttempt')}{retry}")
 
 
-def make_handler(secret: str, tolerance: float) -> type[BaseHTTPRequestHandler]:
+def make_handler(secrets: SecretSource, tolerance: float) -> type[BaseHTTPRequestHandler]:
     class Receiver(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             """One line per delivery is printed below; no access log."""
@@ -44,14 +103,17 @@ def make_handler(secret: str, tolerance: float) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 event = verify_delivery(
-                    body, self.headers.get(SIGNATURE_HEADER), secret, tolerance=tolerance
+                    body,
+                    self.headers.get(SIGNATURE_HEADER),
+                    secrets.current(),
+                    tolerance=tolerance,
                 )
             except DeliveryVerificationError as exc:
                 if _is_ping(body):
-                    print("ping acknowledged (unverified)", flush=True)
+                    say("ping acknowledged (unverified)")
                     self._answer(200, b"ping")
                     return
-                print(f"refused: {exc}", flush=True)
+                say(f"refused: {exc}")
                 self._answer(401, str(exc).encode())
                 return
             handle_event(event)
@@ -75,19 +137,45 @@ def _is_ping(body: bytes) -> bool:
     return isinstance(parsed, dict) and parsed.get("kind") == PING_KIND
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--secret-env", default="DFNS_WEBHOOK_SECRET")
-    parser.add_argument("--tolerance", type=float, default=300, help="seconds (Dfns: 5 min)")
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        metavar="NAME",
+        help="environment variable holding secrets, comma or newline separated (repeatable; "
+        f"default: {' and '.join(DEFAULT_SECRET_ENVS)})",
+    )
+    parser.add_argument(
+        "--secrets-file", type=Path, help="file of secrets, re-read when it changes"
+    )
+    parser.add_argument("--tolerance", type=_seconds, default=300, help="seconds (Dfns: 5 min)")
     args = parser.parse_args(argv)
-    secret = os.environ.get(args.secret_env)
-    if not secret:
-        print(f"receiver: set {args.secret_env} to the webhook's secret output", file=sys.stderr)
+    names = args.secret_env or list(DEFAULT_SECRET_ENVS)
+    fixed = [s for name in names for s in split_secrets(os.environ.get(name, ""))]
+    source = SecretSource(fixed, args.secrets_file)
+    if not source.current() and args.secrets_file is None:
+        print(
+            f"receiver: set {' or '.join(names)} to the webhook's secret output(s), "
+            "or pass --secrets-file",
+            file=sys.stderr,
+        )
         return 2
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(secret, args.tolerance))
-    print(f"receiver ready at http://{args.host}:{server.server_address[1]}", flush=True)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(source, args.tolerance))
+    print(
+        f"receiver ready at http://{args.host}:{server.server_address[1]} "
+        f"({len(source.current())} secret(s))",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -13,6 +13,13 @@ Stack config (Pulumi.<stack>.yaml):
         verifyWithPing: true     # optional; ping the receiver after each change
         deleteBeforeReplace: true  # optional resource option: a secretVersion roll
                                    # deletes the old webhook first (Dfns allows 5)
+        adoptSecret: ...         # optional, with adoptWebhookId: its known secret
+                                 # (set with `pulumi config set --secret --path ...`)
+        trackDeliveries: true    # optional; refresh reads failed deliveries
+
+Exports: webhookIds, webhookSecrets (a secret), and deliveryHealth: per webhook,
+failedDeliveries (last 24 hours) and lastDeliveryFailure, read by `pulumi refresh`
+for webhooks with trackDeliveries (None otherwise).
 """
 
 from __future__ import annotations
@@ -66,4 +73,14 @@ def main() -> None:
     pulumi.export(
         "webhookSecrets",
         pulumi.Output.secret({name: hook.secret for name, hook in webhooks.items()}),
+    )
+    pulumi.export(
+        "deliveryHealth",
+        {
+            name: {
+                "failedDeliveries": hook.failed_deliveries,
+                "lastDeliveryFailure": hook.last_delivery_failure,
+            }
+            for name, hook in webhooks.items()
+        },
     )

@@ -111,7 +111,7 @@ def test_additional_secret_outputs_are_merged_into_the_users_options(
         opts=pulumi.ResourceOptions(protect=True, additional_secret_outputs=["url"]),
     )
     assert seen[0].protect is True
-    assert set(seen[0].additional_secret_outputs or []) == {"url", "secret"}
+    assert set(seen[0].additional_secret_outputs or []) == {"url", "secret", "adopt_secret"}
     return hook.id  # let the registration finish inside the test's event loop
 
 

@@ -3,6 +3,9 @@
 Dfns signs each delivery with `X-DFNS-WEBHOOK-SIGNATURE: sha256=<hex HMAC-SHA256 of the
 raw body, keyed with the webhook secret>`. There is no timestamp header: freshness
 comes from the body's `timestampSent` (unix seconds).
+
+A receiver may know several secrets at once (the old and the new webhook's during a
+rotation): a delivery passes when any of them signed it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 SIGNATURE_HEADER = "X-DFNS-WEBHOOK-SIGNATURE"
 _PREFIX = "sha256="
+
+Secret: TypeAlias = str | bytes
+Secrets: TypeAlias = Secret | Sequence[Secret]
 
 
 class DeliveryVerificationError(Exception):
@@ -25,26 +33,79 @@ def _as_bytes(body: bytes | str) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else body
 
 
-def sign_delivery(body: bytes | str, secret: str) -> str:
+def _key(secret: object) -> bytes:
+    """The HMAC key: a text secret as its UTF-8 bytes (as Dfns keys it), bytes as given."""
+    if isinstance(secret, str):
+        return secret.encode("utf-8")
+    if isinstance(secret, bytes | bytearray | memoryview):
+        return bytes(secret)
+    raise DeliveryVerificationError(
+        f"a webhook secret must be text or bytes, got {type(secret).__name__}"
+    )
+
+
+def _keys(secret: Secrets) -> list[bytes]:
+    """Every usable key in `secret` (one secret, or a sequence of them)."""
+    if secret is None:
+        raise DeliveryVerificationError("no webhook secret given to verify with")
+    candidates: Sequence[Any]
+    if isinstance(secret, str | bytes | bytearray | memoryview):
+        candidates = [secret]
+    elif isinstance(secret, Sequence):
+        candidates = secret
+    else:
+        raise DeliveryVerificationError(
+            f"secret must be text, bytes or a list of them, got {type(secret).__name__}"
+        )
+    # Empty entries are skipped: a list built from outputs may hold an adopted
+    # webhook's empty secret beside real ones.
+    keys = [_key(c) for c in candidates if c is not None]
+    keys = [k for k in keys if k]
+    if not keys:
+        raise DeliveryVerificationError("no webhook secret given to verify with")
+    return keys
+
+
+def _check_tolerance(tolerance: Any) -> float:
+    """A negative or NaN tolerance would silently turn replay protection off: refuse it."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+        raise ValueError(
+            f"tolerance must be a number of seconds (0 turns the freshness check off), "
+            f"got {type(tolerance).__name__}"
+        )
+    if math.isnan(tolerance) or tolerance < 0:
+        raise ValueError(
+            f"tolerance must be 0 or more seconds (0 turns the freshness check off), "
+            f"got {tolerance!r}"
+        )
+    return float(tolerance)
+
+
+def sign_delivery(body: bytes | str, secret: Secret) -> str:
     """The header value Dfns would send for `body`: for tests, fixtures and emulators."""
-    digest = hmac.new(secret.encode("utf-8"), _as_bytes(body), hashlib.sha256).hexdigest()
+    digest = hmac.new(_key(secret), _as_bytes(body), hashlib.sha256).hexdigest()
     return _PREFIX + digest
 
 
 def verify_delivery(
     body: bytes | str,
     signature_header: str | None,
-    secret: str,
+    secret: Secrets,
     tolerance: float = 300,
     now: float | None = None,
 ) -> dict[str, Any]:
     """Check a delivery's signature and freshness; return the parsed event.
 
+    `secret` is one webhook secret or a sequence of them (text or bytes): the delivery
+    passes when any of them signed it. Every secret is compared, in constant time, so
+    the time taken does not tell which one matched, or how far a forgery got.
     `body` must be the raw request body, byte for byte: re-serialised JSON will not match.
-    Set `tolerance` to 0 to skip the freshness check (not recommended).
+    `tolerance` (seconds, Dfns suggests 5 minutes) bounds how far `timestampSent` may
+    be from now; 0 skips the freshness check (not recommended); a negative or NaN
+    value raises ValueError.
     """
-    if not secret:
-        raise DeliveryVerificationError("no webhook secret given to verify with")
+    tolerance = _check_tolerance(tolerance)
+    keys = _keys(secret)
     if not signature_header:
         raise DeliveryVerificationError(f"missing {SIGNATURE_HEADER} header")
     header = signature_header.strip()
@@ -57,21 +118,27 @@ def verify_delivery(
         raise DeliveryVerificationError(
             f"malformed {SIGNATURE_HEADER} header: expected 'sha256=' and 64 hex digits"
         )
-    expected = sign_delivery(body, secret)
-    if not hmac.compare_digest(expected, _PREFIX + digits.lower()):
+    given = digits.lower().encode("ascii")
+    raw = _as_bytes(body)
+    matched = False
+    for key in keys:
+        expected = hmac.new(key, raw, hashlib.sha256).hexdigest().encode("ascii")
+        # No early exit: every key costs the same whatever the outcome.
+        matched |= hmac.compare_digest(expected, given)
+    if not matched:
         raise DeliveryVerificationError("signature mismatch: wrong secret or altered body")
     try:
-        event = json.loads(_as_bytes(body))
+        event = json.loads(raw)
     except ValueError:
         raise DeliveryVerificationError("the body is not JSON") from None
     if not isinstance(event, dict):
         raise DeliveryVerificationError("the body is not a JSON object")
     if tolerance > 0:
         sent = event.get("timestampSent")
-        if not isinstance(sent, int | float) or isinstance(sent, bool):
+        if not isinstance(sent, int | float) or isinstance(sent, bool) or not math.isfinite(sent):
             raise DeliveryVerificationError("the event has no numeric timestampSent")
         current = time.time() if now is None else now
-        if abs(current - sent) > tolerance:
+        if not abs(current - sent) <= tolerance:
             raise DeliveryVerificationError(
                 f"stale delivery: timestampSent is {abs(current - sent):.0f}s from now "
                 f"(tolerance {tolerance:g}s)"

@@ -22,16 +22,34 @@ STATUS = "status"
 SECRET_VERSION = "secret_version"
 ADOPT_WEBHOOK_ID = "adopt_webhook_id"
 VERIFY_WITH_PING = "verify_with_ping"
+# The known secret of an adopted webhook (a Pulumi secret; Dfns cannot confirm it).
+ADOPT_SECRET = "adopt_secret"
+# Opt-in: a refresh also reads the webhook's failed deliveries.
+TRACK_DELIVERIES = "track_deliveries"
 
 # Outputs that Dfns sets; never inputs.
 SECRET = "secret"
 DATE_CREATED = "date_created"
 DATE_UPDATED = "date_updated"
+# Delivery health, read by a refresh when track_deliveries is on.
+FAILED_DELIVERIES = "failed_deliveries"
+LAST_DELIVERY_FAILURE = "last_delivery_failure"
 
 # The four fields Dfns stores, in the order Dfns documents them.
 WEBHOOK_FIELDS = (URL, EVENTS, DESCRIPTION, STATUS)
-INPUTS = (*WEBHOOK_FIELDS, SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
-OUTPUTS = (*INPUTS, SECRET, DATE_CREATED, DATE_UPDATED)
+INPUTS = (
+    *WEBHOOK_FIELDS,
+    SECRET_VERSION,
+    ADOPT_WEBHOOK_ID,
+    VERIFY_WITH_PING,
+    ADOPT_SECRET,
+    TRACK_DELIVERIES,
+)
+# Outputs only Dfns or the provider sets: refused as inputs.
+SET_BY_PROVIDER = (SECRET, DATE_CREATED, DATE_UPDATED, FAILED_DELIVERIES, LAST_DELIVERY_FAILURE)
+OUTPUTS = (*INPUTS, *SET_BY_PROVIDER)
+# Inputs and outputs kept as Pulumi secrets.
+SECRET_PROPERTIES = (SECRET, ADOPT_SECRET)
 
 # Stack-config spelling (camelCase, as Pulumi config keys go) of each input, as the
 # reference program and the quickstart read webhooks from stack config.
@@ -43,6 +61,8 @@ CONFIG_FIELDS = {
     "secretVersion": SECRET_VERSION,
     "adoptWebhookId": ADOPT_WEBHOOK_ID,
     "verifyWithPing": VERIFY_WITH_PING,
+    "adoptSecret": ADOPT_SECRET,
+    "trackDeliveries": TRACK_DELIVERIES,
 }
 
 STATUSES = ("Enabled", "Disabled")
@@ -86,7 +106,7 @@ def check_inputs(news: dict[str, Any]) -> Checked:
     checked = Checked(inputs={})
     for name in sorted(set(news) - set(OUTPUTS)):
         checked.fail(name, f"unknown property '{name}'; DfnsWebhook takes: {', '.join(INPUTS)}")
-    for name in (SECRET, DATE_CREATED, DATE_UPDATED):
+    for name in SET_BY_PROVIDER:
         if news.get(name) is not None and not is_unknown(news.get(name)):
             checked.fail(name, f"'{name}' is set by Dfns and cannot be given as an input")
     inputs = checked.inputs
@@ -103,10 +123,34 @@ def check_inputs(news: dict[str, Any]) -> Checked:
     adopt = checked.inputs.get(ADOPT_WEBHOOK_ID)
     if isinstance(adopt, str) and adopt.strip() and not adopt.startswith("wh-"):
         checked.fail(ADOPT_WEBHOOK_ID, f"{adopt!r} is not a Dfns webhook id (wh-...)")
-    verify = inputs.get(VERIFY_WITH_PING)
-    if verify is not None and not is_unknown(verify) and not isinstance(verify, bool):
-        checked.fail(VERIFY_WITH_PING, f"must be true or false, got {verify!r}")
+    for flag in (VERIFY_WITH_PING, TRACK_DELIVERIES):
+        value = inputs.get(flag)
+        if value is not None and not is_unknown(value) and not isinstance(value, bool):
+            checked.fail(flag, f"must be true or false, got {value!r}")
+    _check_adopt_secret(checked)
     return checked
+
+
+def _check_adopt_secret(checked: Checked) -> None:
+    """adopt_secret is a secret: no message here ever shows its value."""
+    value = checked.inputs.get(ADOPT_SECRET)
+    if value is None or is_unknown(value):
+        return
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        checked.fail(ADOPT_SECRET, f"must be text (the adopted webhook's secret), got {kind}")
+    elif not value.strip():
+        checked.fail(
+            ADOPT_SECRET, "must not be blank: give the adopted webhook's secret, or omit it"
+        )
+    elif value != value.strip():
+        checked.fail(ADOPT_SECRET, "has leading or trailing whitespace; a Dfns secret has none")
+    if checked.inputs.get(ADOPT_WEBHOOK_ID) is None:
+        checked.fail(
+            ADOPT_SECRET,
+            "is given without adopt_webhook_id: it is the secret of the webhook you adopt; "
+            "set adopt_webhook_id too, or remove adopt_secret",
+        )
 
 
 def _check_url(checked: Checked) -> None:

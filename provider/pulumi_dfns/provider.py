@@ -36,13 +36,18 @@ from .errors import (
     DfnsUnauthorizedError,
 )
 from .fields import changed_fields, from_dfns, same
+from .health import FAILURE_PAGE_LIMIT, summarise
 from .inputs import (
+    ADOPT_SECRET,
     ADOPT_WEBHOOK_ID,
     DATE_CREATED,
     DATE_UPDATED,
+    FAILED_DELIVERIES,
     INPUTS,
+    LAST_DELIVERY_FAILURE,
     SECRET,
     SECRET_VERSION,
+    TRACK_DELIVERIES,
     URL,
     VERIFY_WITH_PING,
     WEBHOOK_FIELDS,
@@ -60,7 +65,10 @@ PROVIDER_KEY = "__provider"
 # Set to 1 to see Python tracebacks of this provider's errors (for debugging it).
 TRACEBACKS_ENV = "DFNS_PROVIDER_TRACEBACKS"
 # Inputs Dfns does not store: kept in state from the program's inputs.
-PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING)
+PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING, ADOPT_SECRET, TRACK_DELIVERIES)
+# Program-only inputs whose change alone is recorded without a request to Dfns.
+RECORDED_ONLY = (ADOPT_WEBHOOK_ID, VERIFY_WITH_PING, ADOPT_SECRET, TRACK_DELIVERIES)
+HEALTH = (FAILED_DELIVERIES, LAST_DELIVERY_FAILURE)
 
 
 class DfnsProviderError(OneLineError):
@@ -122,7 +130,7 @@ class DfnsWebhookProvider(ResourceProvider):
 
     # -- check and diff: no network ---------------------------------------------------
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = {k: _plain(v) for k, v in news.items() if k != PROVIDER_KEY}
         checked = check_inputs(props)
         for warning in checked.warnings:
@@ -131,7 +139,16 @@ class DfnsWebhookProvider(ResourceProvider):
         error = getattr(self, "_settings_error", None)
         if error is not None:
             failures.append(CheckFailure(error.setting, error.reason))
-        return CheckResult(checked.inputs, failures)
+        inputs = checked.inputs
+        rolled = _rolls_an_adopted_webhook(olds, inputs)
+        if rolled:
+            failures.append(CheckFailure(ADOPT_WEBHOOK_ID, rolled))
+        if inputs.get(ADOPT_SECRET) is not None:
+            # The engine also keeps the program's secret bit on inputs returned by a
+            # provider that does not accept secrets (pkg/resource/plugin/provider_plugin.go,
+            # annotateSecrets); marking it here does not depend on that.
+            inputs[ADOPT_SECRET] = _secret(inputs[ADOPT_SECRET])
+        return CheckResult(inputs, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changes = []
@@ -140,9 +157,10 @@ class DfnsWebhookProvider(ResourceProvider):
             if is_unknown(new) or not same(name, _plain(olds.get(name)), new):
                 changes.append(name)
         replaces = [SECRET_VERSION] if SECRET_VERSION in changes else []
-        # adopt_webhook_id and verify_with_ping matter only when they act (create,
-        # update): changing them alone is recorded without touching Dfns.
-        for name in (ADOPT_WEBHOOK_ID, VERIFY_WITH_PING):
+        # adopt_webhook_id, verify_with_ping, adopt_secret and track_deliveries matter
+        # only when they act (create, update, read): changing them alone is recorded
+        # without touching Dfns.
+        for name in RECORDED_ONLY:
             if _plain(olds.get(name)) != _plain(news.get(name)):
                 changes.append(name)
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
@@ -169,7 +187,10 @@ class DfnsWebhookProvider(ResourceProvider):
                 # again so nothing is left in Dfns outside the state.
                 self._delete_quietly(client, webhook["id"])
             raise
-        return CreateResult(webhook["id"], self._outputs(webhook, inputs, webhook.get(SECRET)))
+        # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
+        # if given, stands in for it (Dfns cannot confirm it).
+        secret = webhook.get(SECRET) or (inputs.get(ADOPT_SECRET) if adopt else None)
+        return CreateResult(webhook["id"], self._outputs(webhook, inputs, secret))
 
     def _adopt(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -180,13 +201,18 @@ class DfnsWebhookProvider(ResourceProvider):
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
         changes = changed_fields(from_dfns(current), inputs)
-        print(
-            f"warning: DfnsWebhook adopted {webhook_id}: Dfns returns a webhook's secret only "
-            "when it is created, so the 'secret' output stays empty; set secret_version to "
-            "replace the webhook with one whose secret Pulumi holds",
-            file=sys.stderr,
-            flush=True,
-        )
+        if inputs.get(ADOPT_SECRET):
+            note = (
+                "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it, "
+                "so check that your receivers verify its deliveries"
+            )
+        else:
+            note = (
+                "Dfns returns a webhook's secret only when it is created, so the 'secret' "
+                "output stays empty; give adopt_secret if you know it, or set "
+                "secret_version to replace the webhook with one whose secret Pulumi holds"
+            )
+        print(f"warning: DfnsWebhook adopted {webhook_id}: {note}", file=sys.stderr, flush=True)
         return client.update_webhook(webhook_id, changes) if changes else current
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -195,6 +221,14 @@ class DfnsWebhookProvider(ResourceProvider):
         before = {k: _plain(olds.get(k)) for k in WEBHOOK_FIELDS}
         changes = changed_fields(before, inputs)
         secret = _plain(olds.get(SECRET))
+        adopt_secret = inputs.get(ADOPT_SECRET)
+        if (
+            adopt_secret
+            and inputs.get(ADOPT_WEBHOOK_ID) == id_
+            and adopt_secret != _plain(olds.get(ADOPT_SECRET))
+        ):
+            # The user now knows (or corrects) the adopted webhook's secret.
+            secret = adopt_secret
         if changes:
             try:
                 webhook = client.update_webhook(id_, changes)
@@ -222,7 +256,9 @@ class DfnsWebhookProvider(ResourceProvider):
                 # A failed update keeps the old state: put Dfns back the same way.
                 self._revert_quietly(client, id_, changed_fields(inputs, before))
             raise
-        return UpdateResult(self._outputs(webhook, inputs, secret))
+        # Delivery health is read by refresh only; an update carries it over.
+        health = {k: _plain(olds.get(k)) for k in HEALTH} if inputs.get(TRACK_DELIVERIES) else {}
+        return UpdateResult(self._outputs(webhook, inputs, secret, health))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self._dfns()
@@ -233,12 +269,42 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"reading webhook {id_}", "Webhooks:Read", exc, stored_config=True
             ) from None
         if webhook is None:
+            if props.get(DATE_CREATED) is None:
+                # Never read before: a lookup (DfnsWebhook.get) of an id that does not exist.
+                raise DfnsProviderError(
+                    f"reading webhook {id_}: no such webhook in this Dfns organisation; "
+                    "check the id (wh-...) and dfns:apiUrl"
+                )
             return ReadResult("", {})  # gone: the engine drops it from state
         kept = {k: _plain(props.get(k)) for k in PROGRAM_ONLY}
         secret = webhook.get(SECRET) or _plain(props.get(SECRET))
-        outs = self._outputs(webhook, kept, secret)
+        health = self._health(client, id_) if kept.get(TRACK_DELIVERIES) else {}
+        outs = self._outputs(webhook, kept, secret, health)
         inputs = {k: outs[k] for k in INPUTS if outs.get(k) is not None}
         return ReadResult(id_, outs, inputs)
+
+    @staticmethod
+    def _health(client: DfnsClient, id_: str) -> dict[str, Any]:
+        """One GET: a page of the webhook's failed deliveries, summarised."""
+        try:
+            events, more = client.webhook_events_page(
+                id_, delivery_failed=True, limit=FAILURE_PAGE_LIMIT
+            )
+        except DfnsError as exc:
+            raise explain(
+                f"reading the failed deliveries of webhook {id_} (track_deliveries)",
+                "Webhooks:Events:Read",
+                exc,
+            ) from None
+        health = summarise(events, more)
+        if health.at_least:
+            print(
+                f"warning: DfnsWebhook {id_}: {health.describe()} (one page of "
+                f"{FAILURE_PAGE_LIMIT} failures read; more exist)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return {FAILED_DELIVERIES: health.failed, LAST_DELIVERY_FAILURE: health.last}
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         try:
@@ -299,14 +365,39 @@ class DfnsWebhookProvider(ResourceProvider):
             )
 
     @staticmethod
-    def _outputs(webhook: dict[str, Any], inputs: dict[str, Any], secret: Any) -> dict[str, Any]:
+    def _outputs(
+        webhook: dict[str, Any],
+        inputs: dict[str, Any],
+        secret: Any,
+        health: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         outs = from_dfns(webhook)
         outs[SECRET] = _secret(secret or None)
         outs[DATE_CREATED] = webhook.get("dateCreated")
         outs[DATE_UPDATED] = webhook.get("dateUpdated")
         for name in PROGRAM_ONLY:
             outs[name] = inputs.get(name)
+        outs[ADOPT_SECRET] = _secret(inputs.get(ADOPT_SECRET) or None)
+        for name in HEALTH:
+            outs[name] = (health or {}).get(name)
         return outs
+
+
+def _rolls_an_adopted_webhook(olds: dict[str, Any], inputs: dict[str, Any]) -> str | None:
+    """A secret_version change replaces the webhook: the replacement's create would adopt
+    the same webhook again, and the engine's deletion of the old one would delete it."""
+    adopt = inputs.get(ADOPT_WEBHOOK_ID)
+    new_resource = not any(k != PROVIDER_KEY for k in olds)
+    if new_resource or adopt is None or is_unknown(adopt):
+        return None
+    old, new = _plain(olds.get(SECRET_VERSION)), inputs.get(SECRET_VERSION)
+    if is_unknown(new) or old == new:
+        return None
+    return (
+        "changing secret_version replaces the webhook, and the replacement would adopt "
+        f"{adopt} again before the old one is deleted (deleting it): remove "
+        "adopt_webhook_id (and adopt_secret) in the same change"
+    )
 
 
 def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:

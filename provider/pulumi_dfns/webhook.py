@@ -10,14 +10,19 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from .inputs import (
+    ADOPT_SECRET,
     ADOPT_WEBHOOK_ID,
     DATE_CREATED,
     DATE_UPDATED,
     DESCRIPTION,
     EVENTS,
+    FAILED_DELIVERIES,
+    LAST_DELIVERY_FAILURE,
     SECRET,
+    SECRET_PROPERTIES,
     SECRET_VERSION,
     STATUS,
+    TRACK_DELIVERIES,
     URL,
     VERIFY_WITH_PING,
 )
@@ -67,6 +72,10 @@ class DfnsWebhookArgs:
       secret cannot be recovered (Dfns returns it only at creation).
     - verify_with_ping: after create and update, have Dfns ping the url; a receiver
       that does not answer 200 fails the step (the webhook is kept).
+    - adopt_secret: with adopt_webhook_id, the adopted webhook's secret if you know it;
+      it becomes the `secret` output (a Pulumi secret; Dfns cannot confirm it).
+    - track_deliveries: a refresh also reads the webhook's failed deliveries (one more
+      GET) into `failed_deliveries` and `last_delivery_failure`.
     """
 
     url: pulumi.Input[str]
@@ -76,6 +85,8 @@ class DfnsWebhookArgs:
     secret_version: pulumi.Input[str] | None = None
     adopt_webhook_id: pulumi.Input[str] | None = None
     verify_with_ping: pulumi.Input[bool] | None = None
+    adopt_secret: pulumi.Input[str] | None = None
+    track_deliveries: pulumi.Input[bool] | None = None
 
 
 class DfnsWebhook(Resource, module="dfns", name="Webhook"):
@@ -83,7 +94,10 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
 
     Outputs: url, events (sorted), description, status, secret, date_created,
     date_updated. `secret` is a Pulumi secret: the key receivers use to verify
-    deliveries. It is None for an adopted webhook, whose secret Dfns never returns again.
+    deliveries. It is None for an adopted webhook, whose secret Dfns never returns again,
+    unless `adopt_secret` gives it. `failed_deliveries` (failures in the last 24 hours)
+    and `last_delivery_failure` ({date, kind, status, error}) are read by a refresh when
+    `track_deliveries` is on, None otherwise.
     """
 
     url: pulumi.Output[str]
@@ -96,6 +110,10 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
     secret_version: pulumi.Output[str | None]
     adopt_webhook_id: pulumi.Output[str | None]
     verify_with_ping: pulumi.Output[bool | None]
+    adopt_secret: pulumi.Output[str | None]
+    track_deliveries: pulumi.Output[bool | None]
+    failed_deliveries: pulumi.Output[int | None]
+    last_delivery_failure: pulumi.Output[dict[str, str | None] | None]
 
     def __init__(
         self,
@@ -110,6 +128,8 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
         secret_version: pulumi.Input[str] | None = None,
         adopt_webhook_id: pulumi.Input[str] | None = None,
         verify_with_ping: pulumi.Input[bool] | None = None,
+        adopt_secret: pulumi.Input[str] | None = None,
+        track_deliveries: pulumi.Input[bool] | None = None,
     ) -> None:
         if args is None:
             args = DfnsWebhookArgs(
@@ -120,6 +140,8 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
                 secret_version=secret_version,
                 adopt_webhook_id=adopt_webhook_id,
                 verify_with_ping=verify_with_ping,
+                adopt_secret=adopt_secret,
+                track_deliveries=track_deliveries,
             )
         # Every output key is seeded (None where Dfns fills it): the SDK keeps only
         # engine outputs whose keys were in the initial property map.
@@ -131,14 +153,40 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
             SECRET_VERSION: args.secret_version,
             ADOPT_WEBHOOK_ID: args.adopt_webhook_id,
             VERIFY_WITH_PING: args.verify_with_ping,
+            # A secret from the program on: never plaintext in state, not even as an input.
+            ADOPT_SECRET: None
+            if args.adopt_secret is None
+            else pulumi.Output.secret(args.adopt_secret),
+            TRACK_DELIVERIES: args.track_deliveries,
             SECRET: None,
             DATE_CREATED: None,
             DATE_UPDATED: None,
+            FAILED_DELIVERIES: None,
+            LAST_DELIVERY_FAILURE: None,
         }
-        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=[SECRET])
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_PROPERTIES))
         super().__init__(
             DfnsWebhookProvider(),
             resource_name,
             props,
             pulumi.ResourceOptions.merge(opts, secret_opts),
+        )
+
+    @staticmethod
+    def get(
+        resource_name: str,
+        id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> DfnsWebhook:
+        """Look up a webhook managed elsewhere (another stack, the dashboard), read-only.
+
+        The engine reads it through this provider (one GET per `pulumi preview` and
+        `pulumi up`: read steps run in previews too) and never changes or deletes it.
+        Its `secret` is None: Dfns returns a secret only when a webhook is created.
+        """
+        lookup = pulumi.ResourceOptions(id=id)
+        return DfnsWebhook(
+            resource_name,
+            DfnsWebhookArgs(url=None, events=None),  # type: ignore[arg-type]  # read, not declared
+            pulumi.ResourceOptions.merge(opts, lookup),
         )

@@ -1,0 +1,80 @@
+"""Delivery health: what one page of a webhook's failed deliveries says.
+
+Dfns records every delivery attempt as a webhook event (`whe-...`) with its `kind`,
+`date`, the receiver's `status` and maybe an `error`, and keeps them 31 days
+(`GET /webhooks/{id}/events?deliveryFailed=true`, dfns-api.md [doc]). A refresh of a
+tracked webhook reads ONE page of failures (a bounded cost) and summarises it here;
+the audit command does the same per webhook.
+
+Assumed (no source states it): the order of that list. The summary does not depend on
+it within a page; when the page is full, more failures exist than were read, so the
+count is a lower bound ("at least N") and, if Dfns lists oldest first, failures of
+the last day may lie beyond the page.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypedDict
+
+# Events read per refresh of a tracked webhook: the emulator's (and, assumed, Dfns's)
+# largest page.
+FAILURE_PAGE_LIMIT = 100
+WINDOW_SECONDS = 24 * 3600.0
+
+
+class DeliveryFailure(TypedDict):
+    """The `last_delivery_failure` output."""
+
+    date: str
+    kind: str | None
+    status: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    failed: int  # failures dated within the last 24 hours, among those read
+    at_least: bool  # the page was full: `failed` is a lower bound
+    last: DeliveryFailure | None  # the newest failure read (any age within retention)
+
+    def describe(self) -> str:
+        more = "at least " if self.at_least else ""
+        return f"{more}{self.failed} failed deliveries in the last 24 hours"
+
+
+def parse_date(text: Any) -> float | None:
+    """Dfns's ISO 8601 dates (`...Z`); None when unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def summarise(events: list[dict[str, Any]], page_full: bool, now: float | None = None) -> Health:
+    """Failures in the last 24 hours (by Dfns's event `date`) and the newest failure."""
+    current = time.time() if now is None else now
+    dated = [(parse_date(e.get("date")), e) for e in events if isinstance(e, dict)]
+    known = [(moment, e) for moment, e in dated if moment is not None]
+    recent = sum(1 for moment, _ in known if current - moment <= WINDOW_SECONDS)
+    last: DeliveryFailure | None = None
+    if known:
+        event = max(known, key=lambda pair: pair[0])[1]
+        last = {
+            "date": str(event.get("date")),
+            "kind": _text(event.get("kind")),
+            "status": _text(event.get("status")),
+            "error": _text(event.get("error")),
+        }
+    return Health(recent, page_full, last)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:500]

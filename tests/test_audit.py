@@ -1,0 +1,168 @@
+"""`python -m pulumi_dfns.audit` against the emulator, as a process (issue 12 item 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.emulator import EmulatorProcess
+from tests.test_deliveries import emit, free_port
+
+TYPE = "pulumi-python:dynamic/dfns:Webhook"
+EVENTS = ["wallet.created"]
+
+
+def export(path: Path, stack: str, resources: dict[str, str], **extra: Any) -> Path:
+    """A `pulumi stack export` file (apitype.UntypedDeployment, deployment v3) holding
+    DfnsWebhooks by resource name -> id; outputs hold an encrypted secret, as exported."""
+    items = [
+        {
+            "urn": f"urn:pulumi:{stack}::dfns-webhooks::{TYPE}::{name}",
+            "custom": True,
+            "id": webhook_id,
+            "type": TYPE,
+            "outputs": {
+                "secret": {
+                    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                    "ciphertext": "v1:abc",
+                }
+            },
+        }
+        for name, webhook_id in resources.items()
+    ]
+    deployment = {"manifest": {}, "resources": items, **extra}
+    path.write_text(json.dumps({"version": 3, "deployment": deployment}))
+    return path
+
+
+def audit(emulator: EmulatorProcess, *args: str, env: dict[str, str] | None = None) -> Any:
+    creds = emulator.credentials()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DFNS_")}
+    if env is None:
+        env = {"DFNS_API_URL": creds["apiUrl"], "DFNS_AUTH_TOKEN": creds["authToken"]}
+    return subprocess.run(
+        [sys.executable, "-m", "pulumi_dfns.audit", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        timeout=120,
+    )
+
+
+def test_audit_marks_managed_unmanaged_duplicates_and_failures(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    client = emulator.client()
+    dead = f"http://127.0.0.1:{free_port()}/dfns"
+    dev = client.create_webhook("https://hooks.example/dfns?token=s3cr3t", EVENTS)
+    prod = client.create_webhook("https://prod.example/dfns", ["key.created"])
+    duplicate = client.create_webhook("https://hooks.example/dfns?token=s3cr3t", EVENTS)
+    orphan = client.create_webhook(dead, ["wallet.signature.failed"], description="orphan")
+    secrets = [w["secret"] for w in (dev, prod, duplicate, orphan)]
+    emit(emulator, "wallet.signature.failed", timeScale=1000)  # the orphan's delivery fails
+    states = [
+        export(tmp_path / "dev.json", "dev", {"payments": dev["id"]}),
+        export(
+            tmp_path / "prod.json",
+            "prod",
+            {"all": prod["id"], "gone": "wh-gone0-gone0-00000000000000"},
+        ),
+    ]
+    emulator.clear_log()
+    result = audit(emulator, "--state", str(states[0]), "--state", str(states[1]), "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    rows = {row["id"]: row for row in report["webhooks"]}
+    assert [(r["stack"], r["resource"]) for r in rows[dev["id"]]["managedBy"]] == [
+        ("dev", "payments")
+    ]
+    assert [r["stack"] for r in rows[prod["id"]]["managedBy"]] == ["prod"]
+    assert rows[duplicate["id"]]["managedBy"] == []
+    assert rows[duplicate["id"]]["duplicateOf"] == dev["id"]
+    assert rows[dev["id"]]["duplicateOf"] is None
+    assert rows[orphan["id"]]["managedBy"] == [] and rows[orphan["id"]]["duplicateOf"] is None
+    assert rows[orphan["id"]]["failedDeliveries24h"] == 1
+    assert rows[orphan["id"]]["lastDeliveryFailure"]["status"] == "0"
+    assert rows[dev["id"]]["failedDeliveries24h"] == 0
+    assert rows[dev["id"]]["url"] == "https://hooks.example/dfns?token=..."  # redacted
+    assert [m["resource"] for m in report["missingFromDfns"]] == ["gone"]
+    assert report["freeSlots"] == 1 and report["limit"] == 5 and report["ok"] is False
+    # Read-only: only GETs reached Dfns; nothing secret was printed.
+    assert {e["method"] for e in emulator.requests_log()} == {"GET"}
+    for secret in [*secrets, "s3cr3t", emulator.credentials()["authToken"]]:
+        assert secret not in result.stdout + result.stderr
+
+    table = audit(emulator, "--state", str(states[0]), "--state", str(states[1]))
+    assert table.returncode == 1
+    text = table.stdout
+    assert f"{duplicate['id']} duplicates {dev['id']} (same url and events)" in text
+    assert f"{orphan['id']} is managed by no stack given" in text
+    assert "prod/gone points at a webhook Dfns no longer holds" in text
+    assert "4 webhook(s): 2 managed, 2 unmanaged, 1 duplicate(s); free slots 1 of 5" in text
+    orphan_line = next(line for line in text.splitlines() if line.startswith(orphan["id"]))
+    assert "UNMANAGED" in orphan_line and orphan_line.rstrip().endswith("1")
+    assert {e["method"] for e in emulator.requests_log()} == {"GET"}
+
+
+def test_audit_passes_when_everything_is_managed_once(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    client = emulator.client()
+    hook = client.create_webhook("https://hooks.example/dfns", EVENTS)
+    pending = {
+        "pending_operations": [
+            {
+                "type": "creating",
+                "resource": {"urn": f"urn:pulumi:dev::p::{TYPE}::next", "type": TYPE},
+            }
+        ]
+    }
+    state = export(tmp_path / "dev.json", "dev", {"payments": hook["id"]}, **pending)
+    creds = emulator.credentials()
+    # Settings from a `pulumi config --json --show-secrets` file instead of DFNS_*.
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "dfns:apiUrl": {"value": creds["apiUrl"], "secret": False},
+                "dfns:authToken": {"value": creds["authToken"], "secret": True},
+                "dfns-webhooks:webhooks": {"objectValue": {}, "secret": False},
+            }
+        )
+    )
+    result = audit(emulator, "--config", str(config), "--state", str(state), env={})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 webhook(s): 1 managed, 0 unmanaged, 0 duplicate(s); free slots 4 of 5" in (
+        result.stdout
+    )
+    assert "dev/next has a pending create" in result.stdout
+    assert creds["authToken"] not in result.stdout + result.stderr
+
+
+def test_audit_says_why_it_cannot_run(emulator: EmulatorProcess, tmp_path: Path) -> None:
+    creds = emulator.credentials()
+    cases: list[tuple[list[str], dict[str, str], str]] = [
+        ([], {}, "dfns:authToken: not set"),
+        (["--state", str(tmp_path / "nope.json")], None, "--state"),  # type: ignore[list-item]
+        (
+            [],
+            {
+                "DFNS_API_URL": f"http://127.0.0.1:{free_port()}",
+                "DFNS_AUTH_TOKEN": "x",
+                "DFNS_MAX_ATTEMPTS": "1",
+            },
+            "cannot connect",
+        ),
+        ([], {"DFNS_API_URL": creds["apiUrl"], "DFNS_AUTH_TOKEN": "not-a-token"}, "401"),
+    ]
+    secure = tmp_path / "Pulumi.dev.yaml"
+    secure.write_text("config:\n  dfns:authToken:\n    secure: v1:AAAA\n")
+    cases.append((["--config", str(secure)], {}, "dfns:authToken is encrypted"))
+    for args, env, words in cases:
+        result = audit(emulator, *args, env=env)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "audit: cannot run" in result.stderr and words in result.stderr, result.stderr
