@@ -33,7 +33,7 @@ from .errors import (
     DfnsPendingApprovalError,
     DfnsSettingsError,
 )
-from .fields import changed_fields, from_dfns, same
+from .fields import changed_fields, from_dfns, same, whole_state
 from .inputs import (
     ADOPT_WEBHOOK_ID,
     DATE_CREATED,
@@ -45,9 +45,10 @@ from .inputs import (
     VERIFY_WITH_PING,
     WEBHOOK_FIELDS,
     check_inputs,
-    is_unknown,
+    holds_unknown,
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
+from .redact import shown_text, shown_url
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 
 if TYPE_CHECKING:
@@ -133,8 +134,10 @@ class DfnsWebhookProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changes = []
         for name in (*WEBHOOK_FIELDS, SECRET_VERSION):
-            new = _plain(news.get(name))
-            if is_unknown(new) or not same(name, _plain(olds.get(name)), new):
+            old, new = _plain(olds.get(name)), _plain(news.get(name))
+            # A value not known until apply (whole, or one list item) may change: say so
+            # without comparing it (sorting a list holding an Unknown would raise).
+            if holds_unknown(new) or holds_unknown(old) or not same(name, old, new):
                 changes.append(name)
         replaces = [SECRET_VERSION] if SECRET_VERSION in changes else []
         # adopt_webhook_id and verify_with_ping matter only when they act (create,
@@ -150,12 +153,20 @@ class DfnsWebhookProvider(ResourceProvider):
         inputs = {k: _plain(props.get(k)) for k in INPUTS}
         client = self._dfns()
         adopt = inputs.get(ADOPT_WEBHOOK_ID)
-        what = f"adopting webhook {adopt}" if adopt else f"creating webhook for {inputs.get(URL)}"
+        what = (
+            f"adopting webhook {adopt}"
+            if adopt
+            else f"creating webhook for {shown_url(inputs.get(URL))}"
+        )
+        before: dict[str, Any] | None = None
         try:
             if adopt:
-                webhook = self._adopt(client, str(adopt), inputs)
+                webhook, before = self._adopt(client, str(adopt), inputs)
             else:
-                webhook = ExactlyOnceCreator(client).create(inputs)
+                creator = ExactlyOnceCreator(client)
+                webhook = creator.create(inputs)
+                for note in creator.warnings:
+                    _warn(note)
         except DfnsError as exc:
             raise explain(what, "Webhooks:Create", exc) from None
         try:
@@ -165,10 +176,16 @@ class DfnsWebhookProvider(ResourceProvider):
                 # The engine cannot record a resource whose create failed: remove it
                 # again so nothing is left in Dfns outside the state.
                 self._delete_quietly(client, webhook["id"])
+            elif before is not None:
+                # Adopting failed: the webhook goes back to what it was before.
+                self._revert_quietly(client, webhook["id"], before)
             raise
         return CreateResult(webhook["id"], self._outputs(webhook, inputs, webhook.get(SECRET)))
 
-    def _adopt(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _adopt(
+        self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The adopted webhook, changed to the inputs, and what it was before when changed."""
         try:
             current = client.get_webhook(webhook_id)
         except DfnsNotFoundError:
@@ -176,15 +193,15 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
-        changes = changed_fields(from_dfns(current), inputs)
-        print(
-            f"warning: DfnsWebhook adopted {webhook_id}: Dfns returns a webhook's secret only "
+        before = from_dfns(current)
+        _warn(
+            f"adopted {webhook_id}: Dfns returns a webhook's secret only "
             "when it is created, so the 'secret' output stays empty; set secret_version to "
-            "replace the webhook with one whose secret Pulumi holds",
-            file=sys.stderr,
-            flush=True,
+            "replace the webhook with one whose secret Pulumi holds"
         )
-        return client.update_webhook(webhook_id, changes) if changes else current
+        if not changed_fields(before, inputs):
+            return current, None
+        return client.update_webhook(webhook_id, **whole_state(inputs)), before
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
@@ -194,7 +211,8 @@ class DfnsWebhookProvider(ResourceProvider):
         secret = _plain(olds.get(SECRET))
         if changes:
             try:
-                webhook = client.update_webhook(id_, changes)
+                # The whole desired state, not only what changed (client.update_webhook).
+                webhook = client.update_webhook(id_, **whole_state(inputs))
             except DfnsNotFoundError:
                 raise DfnsProviderError(
                     f"updating webhook {id_}: it no longer exists in Dfns (deleted outside "
@@ -217,7 +235,7 @@ class DfnsWebhookProvider(ResourceProvider):
         except DfnsProviderError:
             if changes:
                 # A failed update keeps the old state: put Dfns back the same way.
-                self._revert_quietly(client, id_, changed_fields(inputs, before))
+                self._revert_quietly(client, id_, before)
             raise
         return UpdateResult(self._outputs(webhook, inputs, secret))
 
@@ -256,23 +274,20 @@ class DfnsWebhookProvider(ResourceProvider):
             reason = "Dfns still shows it"
         except DfnsError as exc:
             reason = str(exc)
-        print(
-            f"warning: DfnsWebhook could not remove webhook {id_} after its failed "
-            f"create ({reason}); delete it in Dfns or adopt it with adopt_webhook_id",
-            file=sys.stderr,
-            flush=True,
+        _warn(
+            f"could not remove webhook {id_} after its failed "
+            f"create ({reason}); delete it in Dfns or adopt it with adopt_webhook_id"
         )
 
     @staticmethod
-    def _revert_quietly(client: DfnsClient, id_: str, body: dict[str, Any]) -> None:
+    def _revert_quietly(client: DfnsClient, id_: str, before: dict[str, Any]) -> None:
         try:
-            client.update_webhook(id_, body)
+            client.update_webhook(id_, **whole_state(before))
         except DfnsError as exc:
-            print(
-                f"warning: DfnsWebhook could not undo the change to webhook {id_} ({exc}); "
-                "run `pulumi refresh` to bring the state in line",
-                file=sys.stderr,
-                flush=True,
+            _warn(
+                f"could not undo the change to webhook {id_} ({exc}); it keeps the new "
+                "settings: run `pulumi refresh` to bring the state in line, or put them "
+                "back in Dfns"
             )
 
     def _verify(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> None:
@@ -283,9 +298,9 @@ class DfnsWebhookProvider(ResourceProvider):
         except DfnsError as exc:
             raise explain(f"pinging webhook {webhook_id}", "Webhooks:Ping", exc) from None
         if str(answer.get("status")) != "200":
-            detail = f": {answer['error']}" if answer.get("error") else ""
+            detail = f": {shown_text(str(answer['error']))}" if answer.get("error") else ""
             raise DfnsProviderError(
-                f"the receiver at {inputs.get(URL)} answered the test ping of webhook "
+                f"the receiver at {shown_url(inputs.get(URL))} answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
                 "not kept: fix the receiver and run `pulumi up` again (or set "
                 "verify_with_ping=False)"
@@ -300,6 +315,11 @@ class DfnsWebhookProvider(ResourceProvider):
         for name in PROGRAM_ONLY:
             outs[name] = inputs.get(name)
         return outs
+
+
+def _warn(text: str) -> None:
+    """A warning the user reads in the engine's output (stderr of the provider)."""
+    print(f"warning: DfnsWebhook {text}", file=sys.stderr, flush=True)
 
 
 def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
