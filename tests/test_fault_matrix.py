@@ -272,3 +272,45 @@ def test_a_create_dfns_acts_on_late_leaves_no_orphan(
     assert identical_webhooks(emulator, inputs) == {webhook_id}
     state.assert_true()
     engine.delete(webhook_id, plaintext(outs))
+
+
+def test_a_lost_create_beside_a_look_alike_made_meanwhile_touches_nothing(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    """Another process makes an identical webhook while this create's answer is lost:
+    two webhooks could be this create's, so recovery deletes neither and names both."""
+    emulator.clear_faults()
+    emulator.clear_log()
+    inputs = engine.check({**INPUTS, "description": "meanwhile"}).inputs
+    emulator.fault("POST", "/webhooks", **FAULTS["drop_after"])
+    emulator.fault("GET", "/webhooks", "delay", delay=READ_TIMEOUT * 0.8)  # recovery's list
+    made: list[str] = []
+
+    def other_stack() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(e["path"] == "/webhooks" for e in emulator.requests_log()):
+                made.append(
+                    emulator.client().create_webhook(
+                        inputs["url"], inputs["events"], description="meanwhile"
+                    )["id"]
+                )
+                return
+            time.sleep(0.02)
+
+    with ThreadPoolExecutor(1) as pool:
+        meanwhile = pool.submit(other_stack)
+        try:
+            with pytest.raises(EngineError) as caught:
+                engine.create(inputs)
+        finally:
+            meanwhile.result()
+            emulator.clear_faults()
+    details = caught.value.details
+    both = identical_webhooks(emulator, inputs)
+    assert len(both) == 2 and set(made) < both
+    for webhook_id in both:
+        assert webhook_id in details
+        emulator.client().delete_webhook(webhook_id)
+    assert "none was touched" in details and "pulumi up" in details
+    assert details.strip().count("\n") == 0
