@@ -294,6 +294,7 @@ def test_user_action_refusals_name_their_cause(
     ("path", "status", "message"),
     [
         ("/auth/action", 401, "Unauthorized: invalid signature"),
+        ("/auth/action", 401, "Invalid signature for the challenge"),
         ("/webhooks", 403, "Forbidden: missing permission Webhooks:Create"),
         ("/webhooks", 400, "url: must be a valid URL"),
     ],

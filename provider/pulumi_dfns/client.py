@@ -50,11 +50,22 @@ class CreateAttempt:
 
 def user_action_refusal(path: str, status: int, message: str) -> str | None:
     """The cause, when an answer refuses the user action itself rather than the key or
-    a permission. Dfns answers 400 for an invalid challenge and for a reused user action
-    token (docs); the emulator's older answers are 401 and 403: all are read here."""
+    a permission, so that a fresh challenge may pass.
+
+    Sources: dfns/dfns-api-docs getting-started/errors.md documents 400 "user action has
+    already been used" (and 403 "user action signature is missing or invalid", not
+    retried); the 2024 User Action Signing pages answer 400 for an invalid challenge.
+    Lifetimes and the wording for expiry are [assumed] (dfns-api.md): a 403 naming
+    "expired" on a signed call is taken as an expired token. The emulator's older
+    answers (401 at /auth/action, 403 for a used token) are read the same way.
+    """
     text = message.lower()
     if path == "/auth/action":
-        if status in (400, 401) and "challenge" in text:
+        # A refused signature stays the key's fault, even if the message names the
+        # challenge it was for.
+        about_challenge = "challenge" in text and "signature" not in text
+        lifecycle = any(w in text for w in ("expired", "used", "unknown", "invalid", "not found"))
+        if status in (400, 401) and about_challenge and lifecycle:
             reason = "expired" if "expired" in text else "unknown or already used"
             return f"the signing challenge as {reason} ({message})"
         return None
