@@ -1,5 +1,6 @@
 """The hostile review (issue 11): each case through the engine protocol or the client,
-against the emulator. Each test here failed on the code before the fix."""
+against the emulator. Every fix has a test here that failed on the code before it; the
+guards marked "guard" keep a boundary (they passed before too, or test a new helper)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 import requests
 
-from pulumi_dfns.client import DfnsClient, user_action_refusal
+from pulumi_dfns.client import CreateAttempt, DfnsClient, user_action_refusal
 from pulumi_dfns.errors import DfnsTransportError, DfnsUserActionError
 from pulumi_dfns.transport import Transport, send
 from tests.support.emulator import EmulatorProcess
@@ -105,7 +107,7 @@ BAD_SETTINGS: list[tuple[str, dict[str, str], str, str]] = [
     ("timeout-inf", {"dfns:readTimeout": "inf"}, "dfns:readTimeout", "finite"),
     ("timeout-nan", {"dfns:connectTimeout": "nan"}, "dfns:connectTimeout", "finite"),
     ("timeout-huge", {"dfns:readTimeout": "1e308"}, "dfns:readTimeout", "at most"),
-    ("retry-negative", {"dfns:retryTimeout": "-5"}, "dfns:retryTimeout", "greater than 0"),
+    ("retry-negative", {"dfns:retryTimeout": "-5"}, "dfns:retryTimeout", "greater than 0"),  # guard
     ("attempts-huge", {"dfns:maxAttempts": "1e308"}, "dfns:maxAttempts", "at most"),
 ]
 
@@ -299,7 +301,7 @@ def test_user_action_refusals_name_their_cause(
         ("/webhooks", 400, "url: must be a valid URL"),
     ],
 )
-def test_other_refusals_are_not_user_action_refusals(path: str, status: int, message: str) -> None:
+def test_other_refusals_are_not_user_action_refusals(  # guardpath: str, status: int, message: str) -> None:
     assert user_action_refusal(path, status, message) is None
 
 
@@ -352,3 +354,29 @@ def test_every_update_sends_url_events_status_and_description(
     emulator.clear_log()
     engine.update(webhook_id, plaintext(outs), engine.check(steps[-1]).inputs)
     assert emulator.requests_log() == []  # nothing Dfns holds changed: no call
+
+
+# -- 1: what makes a lost create decidable: Dfns's clock around the attempt ----------------
+
+
+def test_a_create_attempt_is_dated_after_everything_made_before_it(
+    emulator: EmulatorProcess,
+) -> None:
+    """Guard. The invariant recovery relies on, on the emulator's clock: a webhook made just
+    before an attempt is dated before `dated_after`, the attempt's own one at or after."""
+    client = emulator.client()
+    for n in range(4):
+        before = client.create_webhook(f"https://receiver.example/{n}", ["*"])
+        attempt = CreateAttempt()
+        started = time.monotonic()
+        made = client.create_webhook(f"https://receiver.example/{n}", ["*"], attempt=attempt)
+        assert time.monotonic() - started < 1.5  # the wait is at most about a second
+        assert attempt.dated_after is not None
+        assert _epoch(before["dateCreated"]) < attempt.dated_after
+        assert _epoch(made["dateCreated"]) >= attempt.dated_after
+        for webhook in (before, made):
+            client.delete_webhook(webhook["id"])
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
