@@ -301,7 +301,8 @@ def test_user_action_refusals_name_their_cause(
         ("/webhooks", 400, "url: must be a valid URL"),
     ],
 )
-def test_other_refusals_are_not_user_action_refusals(  # guardpath: str, status: int, message: str) -> None:
+def test_other_refusals_are_not_user_action_refusals(path: str, status: int, message: str) -> None:
+    """Guard."""
     assert user_action_refusal(path, status, message) is None
 
 
