@@ -16,6 +16,7 @@ import requests
 
 from pulumi_dfns.client import CreateAttempt, DfnsClient, user_action_refusal
 from pulumi_dfns.errors import DfnsTransportError, DfnsUserActionError
+from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator
 from pulumi_dfns.transport import Transport, send
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import DIFF_SOME, UNKNOWN, EngineError, ProviderServer, plaintext
@@ -381,3 +382,31 @@ def test_a_create_attempt_is_dated_after_everything_made_before_it(
 
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class NoDate(Transport):
+    """A proxy that strips `Date` from Dfns's answers (RFC 9110 lets a server without a
+    clock omit it): recovery then has nothing to judge by."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, **kwargs)
+        response.headers.pop("Date", None)
+        return response
+
+
+def test_without_dfns_dates_a_lost_create_touches_no_look_alike(
+    emulator: EmulatorProcess,
+) -> None:
+    client = DfnsClient(emulator.settings(), transport=NoDate(emulator.url))
+    creator = ExactlyOnceCreator(client, sleep=lambda _: None)
+    inputs = {"url": "https://receiver.example/nodate", "events": ["*"], "status": "Enabled"}
+    # No look-alike: a lost create (Dfns did not act) is simply made again.
+    emulator.fault("POST", "/webhooks", "status", status=500)
+    first = creator.create(inputs)
+    # A look-alike now exists (the one just made): the next lost create cannot tell
+    # whether Dfns made another, so it fails, naming it, and deletes nothing.
+    emulator.fault("POST", "/webhooks", "status", status=500)
+    with pytest.raises(CreateFailed) as caught:
+        creator.create(inputs)
+    assert first["id"] in str(caught.value) and "no Date header" in str(caught.value)
+    assert [w["id"] for w in emulator.webhooks()] == [first["id"]]
