@@ -230,8 +230,14 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
 
 def test_drift_made_outside_is_found_by_refresh_and_reverted_by_up(world: World) -> None:
     state = webhooks_in_state(world.h)
-    world.emulator.client().update_webhook(
-        state["audit"]["id"], {"description": "changed in the dashboard"}
+    client = world.emulator.client()
+    held = client.get_webhook(state["audit"]["id"])
+    client.update_webhook(
+        held["id"],
+        url=held["url"],
+        events=held["events"],
+        status=held["status"],
+        description="changed in the dashboard",
     )
     world.emulator.clear_log()
     result = world.h.refresh("dev")

@@ -47,11 +47,18 @@ def test_full_webhook_round_trip_for_every_key_type(
     assert calls(emulator) == [*SIGNING, ("POST", "/webhooks")]
 
     emulator.clear_log()
-    updated = client.update_webhook(webhook_id, {"description": "second"})
+    updated = client.update_webhook(
+        webhook_id,
+        url="https://receiver.example/hook",
+        events=["wallet.created"],
+        status="Enabled",
+        description="second",
+    )
     assert updated["description"] == "second"
-    # A partial update leaves the other fields as they were.
     assert updated["url"] == "https://receiver.example/hook"
     assert updated["events"] == ["wallet.created"]
+    # Every update carries the whole state (issue 10 item 3): all four fields, one PUT.
+    assert emulator.requests_log()[-1]["bodyFields"] == ["description", "events", "status", "url"]
     assert "secret" not in updated
     assert calls(emulator) == [*SIGNING, ("PUT", f"/webhooks/{webhook_id}")]
 
@@ -110,7 +117,14 @@ def test_state_survives_an_emulator_restart(
     assert again["credentialId"] == credentials["credentialId"]
     client = second.client()
     assert client.get_webhook(webhook_id)["url"] == "https://receiver.example/x"
-    client.update_webhook(webhook_id, {"status": "Disabled"})  # the old key still signs
+    # The old key still signs.
+    client.update_webhook(
+        webhook_id,
+        url="https://receiver.example/x",
+        events=["*"],
+        status="Disabled",
+        description=None,
+    )
     assert client.get_webhook(webhook_id)["status"] == "Disabled"
 
 
@@ -171,7 +185,13 @@ def test_pending_approval_is_its_own_error(emulator: EmulatorProcess) -> None:
     webhook_id = client.create_webhook("https://receiver.example/x", ["*"])["id"]
     emulator.fault("PUT", f"/webhooks/{webhook_id}", "status", status=202)
     with pytest.raises(DfnsPendingApprovalError) as caught:
-        client.update_webhook(webhook_id, {"status": "Disabled"})
+        client.update_webhook(
+            webhook_id,
+            url="https://receiver.example/x",
+            events=["*"],
+            status="Disabled",
+            description=None,
+        )
     assert caught.value.error_id and caught.value.error_id.startswith("ap-")
     assert "approve" in str(caught.value)
 
@@ -227,7 +247,13 @@ def test_a_retried_signed_call_gets_a_fresh_challenge_and_signature(
     webhook_id = client.create_webhook("https://receiver.example/x", ["*"])["id"]
     emulator.clear_log()
     emulator.fault("PUT", f"/webhooks/{webhook_id}", "status", status=503)
-    client.update_webhook(webhook_id, {"status": "Disabled"})
+    client.update_webhook(
+        webhook_id,
+        url="https://receiver.example/x",
+        events=["*"],
+        status="Disabled",
+        description=None,
+    )
     log = emulator.requests_log()
     put = ("PUT", f"/webhooks/{webhook_id}")
     assert [(e["method"], e["path"]) for e in log] == [*SIGNING, put, *SIGNING, put]
@@ -260,5 +286,11 @@ def test_non_ascii_bodies_are_signed_and_sent_as_the_same_bytes(emulator: Emulat
     created = client.create_webhook(
         "https://receiver.example/x", ["*"], description="Zahlungen für café ✓"
     )
-    updated = client.update_webhook(created["id"], {"description": "paiements, 支付"})
+    updated = client.update_webhook(
+        created["id"],
+        url="https://receiver.example/x",
+        events=["*"],
+        status="Enabled",
+        description="paiements, 支付",
+    )
     assert updated["description"] == "paiements, 支付"

@@ -118,7 +118,7 @@ def test_diff_field_by_field(
     assert diffed.delete_before_replace is False
 
 
-def test_update_sends_only_changed_fields_and_returns_every_output(
+def test_update_sends_the_whole_state_and_returns_every_output(
     engine: ProviderServer, emulator: EmulatorProcess
 ) -> None:
     webhook_id, _inputs, outs = up(engine, INPUTS)
@@ -127,7 +127,8 @@ def test_update_sends_only_changed_fields_and_returns_every_output(
     new_outs = engine.update(webhook_id, outs, news)
     log = emulator.requests_log()
     assert [(e["method"], e["path"]) for e in log] == [*SIGNING, ("PUT", f"/webhooks/{webhook_id}")]
-    assert log[-1]["bodyFields"] == ["description", "status"]
+    # url, events, status and description on every PUT (issue 10 item 3), in one PUT.
+    assert log[-1]["bodyFields"] == ["description", "events", "status", "url"]
     assert new_outs["description"] == "renamed"
     assert new_outs["status"] == "Disabled"
     assert new_outs["url"] == INPUTS["url"]
@@ -155,7 +156,9 @@ def test_refresh_sees_changes_made_outside_pulumi(
     engine: ProviderServer, emulator: EmulatorProcess
 ) -> None:
     webhook_id, inputs, outs = up(engine, INPUTS)
-    emulator.client().update_webhook(webhook_id, {"status": "Disabled", "events": ["*"]})
+    emulator.client().update_webhook(
+        webhook_id, url=str(INPUTS["url"]), events=["*"], status="Disabled", description="payments"
+    )
     emulator.clear_log()
     read_id, read_outs, read_inputs = engine.read(webhook_id, outs)
     assert calls(emulator) == [("GET", f"/webhooks/{webhook_id}")]

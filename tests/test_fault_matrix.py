@@ -3,7 +3,9 @@ fault injection. After each cell the emulator holds exactly what the state says.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -155,3 +157,160 @@ def test_fault_matrix(
     # Leave nothing behind for the next cell.
     for webhook_id, outs in list(state.resources.items()):
         engine.delete(webhook_id, plaintext(outs))
+
+
+# -- lost creates beside look-alikes (issue 11, item 1 and 5) ----------------------------
+# Recovery must act only on a webhook this create made, judged by Dfns's clock: an
+# identical webhook of another stack, the old webhook of a secret roll and the webhooks
+# of parallel creates in the same provider server are never touched.
+
+LOST = ["500", "drop", "drop_after", "malformed", "slow"]
+
+
+def identical_webhooks(emulator: EmulatorProcess, inputs: dict[str, Any]) -> set[str]:
+    return {
+        w["id"]
+        for w in emulator.webhooks()
+        if w["url"] == inputs["url"]
+        and sorted(w["events"]) == sorted(inputs["events"])
+        and (w.get("description") or None) == inputs.get("description")
+        and w["status"] == inputs["status"]
+    }
+
+
+@pytest.mark.parametrize("fault", LOST)
+def test_a_foreign_identical_webhook_survives_a_lost_create(
+    engine: ProviderServer, emulator: EmulatorProcess, fault: str
+) -> None:
+    emulator.clear_faults()
+    inputs = engine.check({**INPUTS, "description": f"foreign-{fault}"}).inputs
+    # Another stack's webhook on the same receiver, with the very same fields, made
+    # just before (within the same second, as blue/green stacks applied together).
+    foreign = emulator.client().create_webhook(
+        inputs["url"], inputs["events"], status="Enabled", description=inputs["description"]
+    )["id"]
+    state = State(engine, emulator, fault)
+    emulator.fault("POST", "/webhooks", **FAULTS[fault])
+    try:
+        webhook_id, outs = engine.create(inputs)
+    finally:
+        emulator.clear_faults()
+    state.resources[webhook_id] = outs
+    assert identical_webhooks(emulator, inputs) == {foreign, webhook_id}
+    state.assert_true()
+    engine.delete(webhook_id, plaintext(outs))
+    emulator.client().delete_webhook(foreign)
+
+
+@pytest.mark.parametrize("fault", ["500", "drop_after"])
+def test_a_secret_roll_whose_create_answer_is_lost_keeps_the_old_webhook(
+    engine: ProviderServer, emulator: EmulatorProcess, fault: str
+) -> None:
+    emulator.clear_faults()
+    state = State(engine, emulator, fault)
+    program = {**INPUTS, "description": f"roll-{fault}", "secret_version": "1"}
+    old_id, old_outs = engine.create(engine.check(program).inputs)
+    state.resources[old_id] = old_outs
+    news = engine.check({**program, "secret_version": "2"}).inputs
+    assert engine.diff(old_id, plaintext(old_outs), news).replaces == ["secret_version"]
+    # Create-before-delete: the replacement is made while the old one is in state.
+    emulator.fault("POST", "/webhooks", **FAULTS[fault])
+    try:
+        new_id, new_outs = engine.create(news)
+    finally:
+        emulator.clear_faults()
+    state.resources[new_id] = new_outs
+    assert new_id != old_id
+    assert new_outs["secret"] != old_outs["secret"]
+    state.assert_true()  # the old webhook is still there, as the state says
+    engine.delete(old_id, plaintext(old_outs))  # the engine's delete of the replaced one
+    del state.resources[old_id]
+    state.assert_true()
+    engine.delete(new_id, plaintext(new_outs))
+
+
+@pytest.mark.parametrize("fault", ["drop", "drop_after", "500"])
+def test_identical_creates_in_parallel_through_the_four_workers(
+    engine: ProviderServer, emulator: EmulatorProcess, fault: str
+) -> None:
+    emulator.clear_faults()
+    state = State(engine, emulator, fault)
+    inputs = engine.check({**INPUTS, "description": f"parallel-{fault}"}).inputs
+    # The first POST to arrive loses its answer; the other three go through meanwhile.
+    emulator.fault("POST", "/webhooks", **FAULTS[fault])
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            made = list(pool.map(lambda _: engine.create(inputs), range(4)))
+    finally:
+        emulator.clear_faults()
+    for webhook_id, outs in made:
+        state.resources[webhook_id] = outs
+    assert len(state.resources) == 4
+    assert identical_webhooks(emulator, inputs) == set(state.resources)
+    state.assert_true()
+    for webhook_id, outs in made:
+        engine.delete(webhook_id, plaintext(outs))
+
+
+def test_a_create_dfns_acts_on_late_leaves_no_orphan(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    emulator.clear_faults()
+    state = State(engine, emulator, "late")
+    inputs = engine.check({**INPUTS, "description": "late"}).inputs
+    # The first POST is acted on 2.4 s after it arrived: after the client gave up
+    # (1 s) and after recovery's second look (about 2 s). The next create answers
+    # slowly (0.9 s), so the late webhook exists when recovery looks once more.
+    emulator.fault("POST", "/webhooks", "delay", delay=READ_TIMEOUT * 2.4)
+    emulator.fault("POST", "/webhooks", "delay", delay=READ_TIMEOUT * 0.9)
+    try:
+        webhook_id, outs = engine.create(inputs)
+    finally:
+        emulator.clear_faults()
+    state.resources[webhook_id] = outs
+    time.sleep(READ_TIMEOUT)  # let nothing still be in flight
+    assert identical_webhooks(emulator, inputs) == {webhook_id}
+    state.assert_true()
+    engine.delete(webhook_id, plaintext(outs))
+
+
+def test_a_lost_create_beside_a_look_alike_made_meanwhile_touches_nothing(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    """Another process makes an identical webhook while this create's answer is lost:
+    two webhooks could be this create's, so recovery deletes neither and names both."""
+    emulator.clear_faults()
+    emulator.clear_log()
+    inputs = engine.check({**INPUTS, "description": "meanwhile"}).inputs
+    emulator.fault("POST", "/webhooks", **FAULTS["drop_after"])
+    emulator.fault("GET", "/webhooks", "delay", delay=READ_TIMEOUT * 0.8)  # recovery's list
+    made: list[str] = []
+
+    def other_stack() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(e["path"] == "/webhooks" for e in emulator.requests_log()):
+                made.append(
+                    emulator.client().create_webhook(
+                        inputs["url"], inputs["events"], description="meanwhile"
+                    )["id"]
+                )
+                return
+            time.sleep(0.02)
+
+    with ThreadPoolExecutor(1) as pool:
+        meanwhile = pool.submit(other_stack)
+        try:
+            with pytest.raises(EngineError) as caught:
+                engine.create(inputs)
+        finally:
+            meanwhile.result()
+            emulator.clear_faults()
+    details = caught.value.details
+    both = identical_webhooks(emulator, inputs)
+    assert len(both) == 2 and set(made) < both
+    for webhook_id in both:
+        assert webhook_id in details
+        emulator.client().delete_webhook(webhook_id)
+    assert "none was touched" in details and "pulumi up" in details
+    assert details.strip().count("\n") == 0

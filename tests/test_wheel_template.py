@@ -150,7 +150,15 @@ def test_a_project_from_the_template_runs_from_the_wheel_alone(
     assert run_project(project, STACK, "preview").steps == []  # no spurious diff
     assert dfns_calls(emulator) == []
 
-    emulator.client().update_webhook(webhook["id"], {"description": "changed in the dashboard"})
+    client = emulator.client()
+    held = client.get_webhook(webhook["id"])
+    client.update_webhook(
+        held["id"],
+        url=held["url"],
+        events=held["events"],
+        status=held["status"],
+        description="changed in the dashboard",
+    )
     emulator.clear_log()
     refreshed = run_project(project, STACK, "refresh")
     assert refreshed.steps == [("refresh", "webhook")]

@@ -5,14 +5,17 @@ Callers speak in webhook terms; only this module knows URL paths and headers.
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from . import retry_policy
+from .dfns_clock import DfnsClock, parse_date
 from .errors import (
-    DfnsApiError,
     DfnsError,
     DfnsMalformedResponseError,
     DfnsRateLimitedError,
@@ -20,14 +23,59 @@ from .errors import (
     DfnsSettingsError,
     DfnsSigningError,
     DfnsTransportError,
+    DfnsUserActionError,
 )
 from .settings import ClientSettings
 from .transport import Answer, Transport, encode_json, error_from, expect_object, send
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 WEBHOOK_FIELDS = ("id", "url", "events", "status")
 PAGE_LIMIT = 100
-SIGNING_PATHS = frozenset({"/auth/action/init", "/auth/action"})
+# A refused user action (expired or used challenge or token) is tried once more with
+# a fresh challenge; a second refusal is reported with its cause.
+USER_ACTION_RETRIES = 1
+
+
+@dataclass
+class CreateAttempt:
+    """What one create learned of Dfns's clock, for recovery when its answer is lost.
+
+    `dated_after`: a moment (epoch seconds, on Dfns's clock) such that every webhook
+    Dfns made before this attempt began has a `dateCreated` before it, and the webhook
+    this attempt makes (if any) one at or after it. None when Dfns's answers carried no
+    `Date`: then nothing can be told apart by time.
+    """
+
+    dated_after: float | None = None
+
+
+def user_action_refusal(path: str, status: int, message: str) -> str | None:
+    """The cause, when an answer refuses the user action itself rather than the key or
+    a permission, so that a fresh challenge may pass.
+
+    Sources: dfns/dfns-api-docs getting-started/errors.md documents 400 "user action has
+    already been used" (and 403 "user action signature is missing or invalid", not
+    retried); the 2024 User Action Signing pages answer 400 for an invalid challenge.
+    Lifetimes and the wording for expiry are [assumed] (dfns-api.md): a 403 naming
+    "expired" on a signed call is taken as an expired token. The emulator's older
+    answers (401 at /auth/action, 403 for a used token) are read the same way.
+    """
+    text = message.lower()
+    if path == "/auth/action":
+        # A refused signature stays the key's fault, even if the message names the
+        # challenge it was for.
+        about_challenge = "challenge" in text and "signature" not in text
+        lifecycle = any(w in text for w in ("expired", "used", "unknown", "invalid", "not found"))
+        if status in (400, 401) and about_challenge and lifecycle:
+            reason = "expired" if "expired" in text else "unknown or already used"
+            return f"the signing challenge as {reason} ({message})"
+        return None
+    if status not in (400, 401, 403):
+        return None
+    if "already" in text and "used" in text:
+        return f"the user action token as already used ({message})"
+    if status == 403 and "expired" in text:
+        return f"the user action token as expired ({message})"
+    return None
 
 
 class DfnsClient:
@@ -46,6 +94,7 @@ class DfnsClient:
         self._transport = transport or Transport(settings.api_url)
         self._sleep = sleep
         self._random = random.Random()
+        self._clock = DfnsClock()
 
     def close(self) -> None:
         self._transport.close()
@@ -59,15 +108,28 @@ class DfnsClient:
         *,
         status: str | None = None,
         description: str | None = None,
+        attempt: CreateAttempt | None = None,
     ) -> dict[str, Any]:
-        """POST /webhooks. Not idempotent at Dfns: a lost answer is never blindly retried."""
+        """POST /webhooks. Not idempotent at Dfns: a lost answer is never blindly retried.
+
+        With `attempt`, the POST is held back (by at most about a second, no request)
+        until Dfns's clock has passed the second of the signing answer, so that what
+        this create makes can be told by `dateCreated` from anything made before it
+        (see CreateAttempt; the recovery in recovery.py relies on it).
+        """
         body: dict[str, Any] = {"url": url, "events": events}
         if status is not None:
             body["status"] = status
         if description is not None:
             body["description"] = description
         answer = self._call(
-            "POST", "/webhooks", body=body, signed=True, idempotent=False, expect=WEBHOOK_FIELDS
+            "POST",
+            "/webhooks",
+            body=body,
+            signed=True,
+            idempotent=False,
+            expect=WEBHOOK_FIELDS,
+            attempt=attempt,
         )
         return _object(answer)
 
@@ -77,12 +139,30 @@ class DfnsClient:
 
     def list_webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of the organisation, following all pages."""
-        return list(self._pages("/webhooks", {}))
+        return self.list_webhooks_dated()[0]
 
-    def update_webhook(self, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """PUT /webhooks/{id} with only the fields that change (a partial update)."""
+    def list_webhooks_dated(self) -> tuple[list[dict[str, Any]], float | None]:
+        """Every webhook, and the `Date` of the last page's answer (epoch seconds, or
+        None without one): every webhook made before that moment is in the list."""
+        return self._pages("/webhooks", {})
+
+    def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str,
+        events: list[str],
+        status: str,
+        description: str | None,
+    ) -> dict[str, Any]:
+        """PUT /webhooks/{id} with the whole desired state: url, events, status and
+        description ("" clears it). No source says Dfns keeps omitted fields, and its
+        2024 update page says an omitted status defaults to Enabled, so a partial body
+        could re-enable a Disabled webhook (dfns-api.md). One signed PUT, no read first.
+        """
         path = f"/webhooks/{_segment(webhook_id)}"
-        return _object(self._call("PUT", path, body=changes, signed=True, expect=WEBHOOK_FIELDS))
+        body = {"url": url, "events": events, "status": status, "description": description or ""}
+        return _object(self._call("PUT", path, body=body, signed=True, expect=WEBHOOK_FIELDS))
 
     def delete_webhook(self, webhook_id: str) -> None:
         # Sent with no body, as the official Python SDK does (signed payload "").
@@ -106,7 +186,7 @@ class DfnsClient:
             params["kind"] = kind
         if delivery_failed is not None:
             params["deliveryFailed"] = "true" if delivery_failed else "false"
-        return list(self._pages(f"/webhooks/{_segment(webhook_id)}/events", params))
+        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)[0]
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
@@ -127,21 +207,30 @@ class DfnsClient:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _pages(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, path: str, params: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             query = dict(params, limit=str(self.page_limit))
             if token:
                 query["paginationToken"] = token
-            body = _object(self._call("GET", path, params=query, expect=("items",)))
-            items = body["items"]
-            if not isinstance(items, list):
+            answer = self._call("GET", path, params=query, expect=("items",))
+            body = _object(answer)
+            page = body["items"]
+            if not isinstance(page, list):
                 raise DfnsError(f"GET {path}: 'items' is not a list")
-            yield from items
+            items.extend(page)
             next_token = body.get("nextPageToken")
             if not next_token or next_token == token:
-                return
+                return items, self.dfns_date(answer)
             token = str(next_token)
+
+    @staticmethod
+    def dfns_date(answer: Answer) -> float | None:
+        """The answer's `Date` on Dfns's clock (epoch seconds), if it has one."""
+        return parse_date(next((v for k, v in answer.headers.items() if k.lower() == "date"), None))
 
     def _call(
         self,
@@ -153,59 +242,47 @@ class DfnsClient:
         signed: bool = False,
         idempotent: bool = True,
         expect: tuple[str, ...] | None = None,
+        attempt: CreateAttempt | None = None,
     ) -> Answer:
-        """One logical call, retried within the settings' bounds.
+        """One logical call, retried as retry_policy says, within the settings' bounds.
 
         A signed call gets a fresh challenge and signature on every attempt, since a
         user action token is single-use. A non-idempotent call is retried only when
-        Dfns surely did not act (429, or a connection that never opened). `expect`
-        names the fields a good answer's JSON object holds: an answer without them is
-        malformed, and retried like a lost one.
+        Dfns surely did not act (429, or a request that never left). `expect` names the
+        fields a good answer's JSON object holds: an answer without them is malformed,
+        and retried like a lost one. A refused user action (expired or used challenge
+        or token: Dfns did not act) is retried once with a fresh challenge.
         """
         deadline = time.monotonic() + self.settings.retry_timeout
-        attempt = 0
+        tries = 0
+        refusals = 0
         while True:
-            attempt += 1
+            tries += 1
             try:
-                answer = self._attempt(method, path, body, params, signed)
+                answer = self._attempt(method, path, body, params, signed, attempt)
                 if expect is not None:
                     expect_object(method, path, answer, *expect)
                 return answer
+            except DfnsUserActionError as exc:
+                refusals += 1
+                if refusals > USER_ACTION_RETRIES:
+                    raise DfnsUserActionError(
+                        exc.method, exc.path, exc.status, exc.dfns_message, exc.cause, True
+                    ) from None
             except (
                 DfnsTransportError,
                 DfnsRateLimitedError,
                 DfnsServerError,
                 DfnsMalformedResponseError,
             ) as exc:
-                if not self._may_retry(exc, idempotent):
+                if not retry_policy.may_retry(exc, idempotent):
                     raise
-                delay = self._backoff(attempt, exc)
-                out_of_attempts = attempt >= self.settings.max_attempts
+                delay = retry_policy.delay(tries, exc, self._random)
+                out_of_attempts = tries >= self.settings.max_attempts
                 out_of_time = time.monotonic() + delay > deadline
                 if out_of_attempts or out_of_time:
                     raise
                 self._sleep(delay)
-
-    @staticmethod
-    def _may_retry(exc: DfnsError, idempotent: bool) -> bool:
-        if getattr(exc, "path", None) in SIGNING_PATHS:
-            # Getting a challenge or a token changes no webhook: always safe to repeat.
-            return True
-        if isinstance(exc, DfnsTransportError):
-            return idempotent or not exc.maybe_applied
-        if isinstance(exc, DfnsRateLimitedError):
-            return True
-        if isinstance(exc, DfnsMalformedResponseError):
-            # Dfns may have acted before the answer went wrong: only repeatable calls.
-            return idempotent
-        return idempotent and isinstance(exc, DfnsApiError) and exc.status in RETRYABLE_STATUSES
-
-    def _backoff(self, attempt: int, exc: DfnsError) -> float:
-        asked = getattr(exc, "retry_after", None)
-        if isinstance(asked, float | int):
-            return float(asked) + self._random.uniform(0, 0.1)
-        # Exponential with full jitter: 0.25 s, 0.5 s, 1 s, ... capped at 8 s.
-        return self._random.uniform(0, min(8.0, 0.25 * 2 ** (attempt - 1)))
 
     def _attempt(
         self,
@@ -214,17 +291,34 @@ class DfnsClient:
         body: Any,
         params: dict[str, str] | None,
         signed: bool,
+        attempt: CreateAttempt | None = None,
     ) -> Answer:
         data = encode_json(body) if body is not None else None
         headers = self._headers(data is not None)
         if signed:
-            headers["X-DFNS-USERACTION"] = self._user_action(method, path, data)
+            token, signed_at = self._user_action(method, path, data)
+            headers["X-DFNS-USERACTION"] = token
+            if attempt is not None:
+                attempt.dated_after = None
+                if signed_at is not None:
+                    # The next whole second of Dfns's clock after its signing answer:
+                    # anything made before that answer was dated is dated before it.
+                    moment = math.floor(signed_at) + 1.0
+                    self._sleep(self._clock.wait_for(moment))
+                    attempt.dated_after = moment
         answer = self._send(method, path, headers, data, params)
         if answer.status >= 300 or answer.status == 202:
-            raise error_from(method, path, answer)
+            error = error_from(method, path, answer)
+            cause = user_action_refusal(path, answer.status, error.dfns_message)
+            if signed and cause is not None:
+                raise DfnsUserActionError(
+                    method, path, answer.status, error.dfns_message, cause, False
+                )
+            raise error
         return answer
 
-    def _user_action(self, method: str, path: str, data: bytes | None) -> str:
+    def _user_action(self, method: str, path: str, data: bytes | None) -> tuple[str, float | None]:
+        """A user action token for this exact request, and the `Date` of its answer."""
         credential = self.settings.credential
         if credential is None:
             raise DfnsSettingsError(
@@ -250,8 +344,14 @@ class DfnsClient:
         )
         answer = self._send("POST", "/auth/action", self._headers(True), sign_body, None)
         if answer.status in (400, 401, 403):
-            # The token passed /auth/action/init, so a refusal here is about the key.
             refused = error_from("POST", "/auth/action", answer)
+            cause = user_action_refusal("/auth/action", answer.status, refused.dfns_message)
+            if cause is not None:
+                raise DfnsUserActionError(
+                    "POST", "/auth/action", answer.status, refused.dfns_message, cause, False
+                )
+            # The token passed /auth/action/init, and the challenge was not refused:
+            # a refusal here is about the key.
             raise DfnsSigningError(
                 f"Dfns refused the user action signature of credential "
                 f"{credential.credential_id} (HTTP {answer.status}: "
@@ -261,7 +361,7 @@ class DfnsClient:
         if answer.status >= 300:
             raise error_from("POST", "/auth/action", answer)
         token = expect_object("POST", "/auth/action", answer, "userAction")["userAction"]
-        return str(token)
+        return str(token), self.dfns_date(answer)
 
     def _headers(self, has_body: bool) -> dict[str, str]:
         headers = {
@@ -280,7 +380,7 @@ class DfnsClient:
         data: bytes | None,
         params: dict[str, str] | None,
     ) -> Answer:
-        return send(
+        answer = send(
             self._transport,
             method,
             self.settings.api_url + path,
@@ -290,6 +390,8 @@ class DfnsClient:
             params=params,
             timeout=(self.settings.connect_timeout, self.settings.read_timeout),
         )
+        self._clock.observe(answer.headers, time.monotonic())
+        return answer
 
 
 def _object(answer: Answer) -> dict[str, Any]:

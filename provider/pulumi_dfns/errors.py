@@ -8,6 +8,8 @@ from the method, the path, the status and Dfns's error body.
 
 from __future__ import annotations
 
+from .redact import shown_text
+
 
 class DfnsError(Exception):
     """Base of every error this package raises about Dfns or its settings."""
@@ -66,6 +68,9 @@ class DfnsApiError(DfnsError):
         self.method = method
         self.path = path
         self.status = status
+        # Dfns's words, with any url in them redacted (a receiver url may hold
+        # credentials) and cut: this text reaches CI logs.
+        message = shown_text(message)
         self.dfns_message = message
         self.error_id = error_id
         self.retry_after = retry_after
@@ -94,6 +99,24 @@ STORED_CONFIG_NOTE = (
     "Run `pulumi up` first to store the new config, or add --run-program to `pulumi "
     "refresh`/`pulumi destroy` (pulumi CLI 3.160 or later), then run it again"
 )
+
+
+class DfnsUserActionError(DfnsApiError):
+    """Dfns refused the user action itself: the signing challenge or the user action token
+    had expired or was already used. Neither the key nor a permission is at fault, and a
+    fresh challenge may pass (the client tries once more)."""
+
+    def __init__(
+        self, method: str, path: str, status: int, message: str, cause: str, retried: bool
+    ) -> None:
+        self.cause = cause
+        again = " again after one retry with a fresh challenge" if retried else ""
+        self.hint = (
+            f"Dfns refused {cause}{again}; the key and permissions are not at fault: the "
+            "time between signing and sending ran past Dfns's lifetime (a slow network or "
+            "proxy, or a paused process); run the command again"
+        )
+        super().__init__(method, path, status, message)
 
 
 class DfnsUnauthorizedError(DfnsApiError):

@@ -7,9 +7,18 @@ here: events compare as sets, and no description equals an empty one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
-from .inputs import DESCRIPTION, EVENTS, STATUS, URL, WEBHOOK_FIELDS
+from .inputs import DEFAULT_STATUS, DESCRIPTION, EVENTS, STATUS, URL, WEBHOOK_FIELDS
+
+
+class WebhookState(TypedDict):
+    """What Dfns holds of a webhook: the body of every PUT (the client's keywords)."""
+
+    url: str
+    events: list[str]
+    status: str
+    description: str | None
 
 
 def same(name: str, old: Any, new: Any) -> bool:
@@ -34,12 +43,16 @@ def all_same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return all(same(name, current.get(name), wanted.get(name)) for name in WEBHOOK_FIELDS)
 
 
-def changed_fields(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    """The partial PUT body that turns `current` into `wanted`."""
-    body: dict[str, Any] = {}
-    for name in WEBHOOK_FIELDS:
-        if not same(name, current.get(name), wanted.get(name)):
-            value = wanted.get(name)
-            # Dfns documents no way to clear a description; an empty one is the closest.
-            body[name] = "" if name == DESCRIPTION and value is None else value
-    return body
+def changed_fields(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The fields that differ: a PUT is sent only when there is one."""
+    return [n for n in WEBHOOK_FIELDS if not same(n, current.get(n), wanted.get(n))]
+
+
+def whole_state(fields: dict[str, Any]) -> WebhookState:
+    """The four fields as every PUT carries them (the client sends "" for no description)."""
+    return WebhookState(
+        url=str(fields.get(URL)),
+        events=sorted(set(fields.get(EVENTS) or [])),
+        status=str(fields.get(STATUS) or DEFAULT_STATUS),
+        description=fields.get(DESCRIPTION) or None,
+    )

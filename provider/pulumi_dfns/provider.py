@@ -35,7 +35,7 @@ from .errors import (
     DfnsSettingsError,
     DfnsUnauthorizedError,
 )
-from .fields import changed_fields, from_dfns, same
+from .fields import changed_fields, from_dfns, same, whole_state
 from .health import FAILURE_PAGE_LIMIT, summarise
 from .inputs import (
     ADOPT_SECRET,
@@ -52,9 +52,11 @@ from .inputs import (
     VERIFY_WITH_PING,
     WEBHOOK_FIELDS,
     check_inputs,
+    holds_unknown,
     is_unknown,
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
+from .redact import shown_text, shown_url
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 from .tracebacks import OneLineError, install_one_line_errors
 
@@ -134,7 +136,7 @@ class DfnsWebhookProvider(ResourceProvider):
         props = {k: _plain(v) for k, v in news.items() if k != PROVIDER_KEY}
         checked = check_inputs(props)
         for warning in checked.warnings:
-            print(f"warning: DfnsWebhook {warning}", file=sys.stderr, flush=True)
+            _warn(warning)
         failures = [CheckFailure(prop, reason) for prop, reason in checked.failures]
         error = getattr(self, "_settings_error", None)
         if error is not None:
@@ -153,8 +155,10 @@ class DfnsWebhookProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changes = []
         for name in (*WEBHOOK_FIELDS, SECRET_VERSION):
-            new = _plain(news.get(name))
-            if is_unknown(new) or not same(name, _plain(olds.get(name)), new):
+            old, new = _plain(olds.get(name)), _plain(news.get(name))
+            # A value not known until apply (whole, or one list item) may change: say so
+            # without comparing it (sorting a list holding an Unknown would raise).
+            if holds_unknown(new) or holds_unknown(old) or not same(name, old, new):
                 changes.append(name)
         replaces = [SECRET_VERSION] if SECRET_VERSION in changes else []
         # adopt_webhook_id, verify_with_ping, adopt_secret and track_deliveries matter
@@ -171,12 +175,20 @@ class DfnsWebhookProvider(ResourceProvider):
         inputs = {k: _plain(props.get(k)) for k in INPUTS}
         client = self._dfns()
         adopt = inputs.get(ADOPT_WEBHOOK_ID)
-        what = f"adopting webhook {adopt}" if adopt else f"creating webhook for {inputs.get(URL)}"
+        what = (
+            f"adopting webhook {adopt}"
+            if adopt
+            else f"creating webhook for {shown_url(inputs.get(URL))}"
+        )
+        before: dict[str, Any] | None = None
         try:
             if adopt:
-                webhook = self._adopt(client, str(adopt), inputs)
+                webhook, before = self._adopt(client, str(adopt), inputs)
             else:
-                webhook = ExactlyOnceCreator(client).create(inputs)
+                creator = ExactlyOnceCreator(client)
+                webhook = creator.create(inputs)
+                for note in creator.warnings:
+                    _warn(note)
         except DfnsError as exc:
             raise explain(what, "Webhooks:Create", exc) from None
         try:
@@ -186,13 +198,19 @@ class DfnsWebhookProvider(ResourceProvider):
                 # The engine cannot record a resource whose create failed: remove it
                 # again so nothing is left in Dfns outside the state.
                 self._delete_quietly(client, webhook["id"])
+            elif before is not None:
+                # Adopting failed: the webhook goes back to what it was before.
+                self._revert_quietly(client, webhook["id"], before)
             raise
         # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
         # if given, stands in for it (Dfns cannot confirm it).
         secret = webhook.get(SECRET) or (inputs.get(ADOPT_SECRET) if adopt else None)
         return CreateResult(webhook["id"], self._outputs(webhook, inputs, secret))
 
-    def _adopt(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    def _adopt(
+        self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The adopted webhook, changed to the inputs, and what it was before when changed."""
         try:
             current = client.get_webhook(webhook_id)
         except DfnsNotFoundError:
@@ -200,7 +218,7 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
-        changes = changed_fields(from_dfns(current), inputs)
+        before = from_dfns(current)
         if inputs.get(ADOPT_SECRET):
             note = (
                 "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it, "
@@ -212,8 +230,10 @@ class DfnsWebhookProvider(ResourceProvider):
                 "output stays empty; give adopt_secret if you know it, or set "
                 "secret_version to replace the webhook with one whose secret Pulumi holds"
             )
-        print(f"warning: DfnsWebhook adopted {webhook_id}: {note}", file=sys.stderr, flush=True)
-        return client.update_webhook(webhook_id, changes) if changes else current
+        _warn(f"adopted {webhook_id}: {note}")
+        if not changed_fields(before, inputs):
+            return current, None
+        return client.update_webhook(webhook_id, **whole_state(inputs)), before
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
@@ -231,7 +251,8 @@ class DfnsWebhookProvider(ResourceProvider):
             secret = adopt_secret
         if changes:
             try:
-                webhook = client.update_webhook(id_, changes)
+                # The whole desired state, not only what changed (client.update_webhook).
+                webhook = client.update_webhook(id_, **whole_state(inputs))
             except DfnsNotFoundError:
                 raise DfnsProviderError(
                     f"updating webhook {id_}: it no longer exists in Dfns (deleted outside "
@@ -254,7 +275,7 @@ class DfnsWebhookProvider(ResourceProvider):
         except DfnsProviderError:
             if changes:
                 # A failed update keeps the old state: put Dfns back the same way.
-                self._revert_quietly(client, id_, changed_fields(inputs, before))
+                self._revert_quietly(client, id_, before)
             raise
         # Delivery health is read by refresh only; an update carries it over.
         health = {k: _plain(olds.get(k)) for k in HEALTH} if inputs.get(TRACK_DELIVERIES) else {}
@@ -298,11 +319,9 @@ class DfnsWebhookProvider(ResourceProvider):
             ) from None
         health = summarise(events, more)
         if health.at_least:
-            print(
-                f"warning: DfnsWebhook {id_}: {health.describe()} (one page of "
-                f"{FAILURE_PAGE_LIMIT} failures read; more exist)",
-                file=sys.stderr,
-                flush=True,
+            _warn(
+                f"{id_}: {health.describe()} (one page of "
+                f"{FAILURE_PAGE_LIMIT} failures read; more exist)"
             )
         return {FAILED_DELIVERIES: health.failed, LAST_DELIVERY_FAILURE: health.last}
 
@@ -329,23 +348,20 @@ class DfnsWebhookProvider(ResourceProvider):
             reason = "Dfns still shows it"
         except DfnsError as exc:
             reason = str(exc)
-        print(
-            f"warning: DfnsWebhook could not remove webhook {id_} after its failed "
-            f"create ({reason}); delete it in Dfns or adopt it with adopt_webhook_id",
-            file=sys.stderr,
-            flush=True,
+        _warn(
+            f"could not remove webhook {id_} after its failed "
+            f"create ({reason}); delete it in Dfns or adopt it with adopt_webhook_id"
         )
 
     @staticmethod
-    def _revert_quietly(client: DfnsClient, id_: str, body: dict[str, Any]) -> None:
+    def _revert_quietly(client: DfnsClient, id_: str, before: dict[str, Any]) -> None:
         try:
-            client.update_webhook(id_, body)
+            client.update_webhook(id_, **whole_state(before))
         except DfnsError as exc:
-            print(
-                f"warning: DfnsWebhook could not undo the change to webhook {id_} ({exc}); "
-                "run `pulumi refresh` to bring the state in line",
-                file=sys.stderr,
-                flush=True,
+            _warn(
+                f"could not undo the change to webhook {id_} ({exc}); it keeps the new "
+                "settings: run `pulumi refresh` to bring the state in line, or put them "
+                "back in Dfns"
             )
 
     def _verify(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> None:
@@ -356,9 +372,9 @@ class DfnsWebhookProvider(ResourceProvider):
         except DfnsError as exc:
             raise explain(f"pinging webhook {webhook_id}", "Webhooks:Ping", exc) from None
         if str(answer.get("status")) != "200":
-            detail = f": {answer['error']}" if answer.get("error") else ""
+            detail = f": {shown_text(str(answer['error']))}" if answer.get("error") else ""
             raise DfnsProviderError(
-                f"the receiver at {inputs.get(URL)} answered the test ping of webhook "
+                f"the receiver at {shown_url(inputs.get(URL))} answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
                 "not kept: fix the receiver and run `pulumi up` again (or set "
                 "verify_with_ping=False)"
@@ -398,6 +414,11 @@ def _rolls_an_adopted_webhook(olds: dict[str, Any], inputs: dict[str, Any]) -> s
         f"{adopt} again before the old one is deleted (deleting it): remove "
         "adopt_webhook_id (and adopt_secret) in the same change"
     )
+
+
+def _warn(text: str) -> None:
+    """A warning the user reads in the engine's output (stderr of the provider)."""
+    print(f"warning: DfnsWebhook {text}", file=sys.stderr, flush=True)
 
 
 def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:

@@ -28,6 +28,15 @@ from .errors import (
 USER_AGENT = f"pulumi-dfns/{__version__} python-requests/{requests.__version__}"
 # The dynamic provider server calls from 4 threads; leave head room for a script's own.
 POOL_SIZE = 8
+# What requests raises before sending anything: a url or header it cannot use.
+NOT_SENT = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidProxyURL,
+)
 
 
 class Transport:
@@ -112,6 +121,16 @@ def send(
             else "connection closed before the answer"
         )
         raise DfnsTransportError(method, path, reason, maybe_applied=not refused) from None
+    except NOT_SENT as exc:
+        # Raised while the request was being built or addressed: no byte left this
+        # machine, so Dfns cannot have acted (a create recovery must not go looking).
+        raise DfnsTransportError(
+            method,
+            path,
+            f"the request could not be built ({type(exc).__name__}): check dfns:apiUrl "
+            "and dfns:authToken",
+            maybe_applied=False,
+        ) from None
     except requests.exceptions.RequestException as exc:
         raise DfnsTransportError(method, path, type(exc).__name__, maybe_applied=True) from None
     body: Any = None

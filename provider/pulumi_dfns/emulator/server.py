@@ -166,6 +166,11 @@ class Handler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK (about 40 ms) on a kept-alive connection.
     disable_nagle_algorithm = True
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """`Date` from the emulator's clock, the clock that dates webhooks, as one Dfns
+        clock would (RFC 9110 6.6.1: an origin server with a clock sends Date)."""
+        return super().date_time_string(self.server.clock.now() if timestamp is None else timestamp)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log at /_emulator/requests says what happened."""
 

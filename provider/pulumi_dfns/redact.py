@@ -1,0 +1,58 @@
+"""What of a webhook url a person may read: no credentials, and never all of a long one.
+
+A receiver url can carry credentials (`https://user:pass@host/`, `?token=...`). Errors
+and warnings end up in CI logs, so every url the provider shows goes through
+`shown_url`: userinfo and query values become `***`, and a long url is cut.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode
+
+# Enough to recognise a receiver; an error never carries a whole 10,000-character url.
+SHOWN_MAX = 120
+HIDDEN = "***"
+
+
+def shown_url(url: object) -> str:
+    """The url with userinfo and query values hidden, cut to SHOWN_MAX characters.
+
+    Works on text that is not a valid url too (it is used in the error that says so).
+    """
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if "@" in authority:
+        authority = f"{HIDDEN}@{authority.rpartition('@')[2]}"
+    path, qmark, query = tail.partition("?")
+    fragment = ""
+    if "#" in query:
+        query, _, fragment = query.partition("#")
+        fragment = "#" + HIDDEN
+    elif "#" in path:
+        path, _, _frag = path.partition("#")
+        fragment = "#" + HIDDEN
+    if qmark:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, HIDDEN) for k, _ in pairs], safe="*") if pairs else HIDDEN
+    shown = f"{scheme}{sep}{authority}{path}{qmark}{query}{fragment}"
+    if len(shown) > SHOWN_MAX:
+        return f"{shown[: SHOWN_MAX - 1]}… ({len(text)} characters)"
+    return shown
+
+
+_URL_IN_TEXT = re.compile(r"""(?i)\bhttps?://[^\s"'<>]+""")
+TEXT_MAX = 500
+
+
+def shown_text(text: str) -> str:
+    """Text from elsewhere (Dfns's error message, a receiver's answer) with every url in
+    it shown as `shown_url` shows it, cut to TEXT_MAX characters."""
+    redacted = _URL_IN_TEXT.sub(lambda m: shown_url(m.group(0)), text)
+    if len(redacted) > TEXT_MAX:
+        return f"{redacted[: TEXT_MAX - 1]}…"
+    return redacted
