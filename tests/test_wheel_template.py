@@ -2,13 +2,18 @@
 
 The sdist and the wheel are built from a copy of the source (`python -m build`), the
 wheel is installed into the project's own fresh virtualenv, and the project runs
-preview, up, refresh and destroy against the emulator with nothing from the source
-tree on any path (tests/support/project_runner.py says how, and where the offline
-engine harness takes over).
+preview, up, refresh and destroy through the offline engine (tests/harness/) against
+the emulator. The engine runs here, as the `pulumi` CLI would; the program and the
+provider run as the CLI starts them: the interpreter of Pulumi.yaml's `virtualenv`,
+the project directory as working directory, no PYTHONPATH, nothing of the source tree
+on PATH. An import trace of those two processes shows where pulumi_dfns came from.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 import tarfile
 import zipfile
 from pathlib import Path
@@ -18,13 +23,16 @@ import pytest
 import yaml
 
 from pulumi_dfns.settings import ALL_SETTINGS
+from tests.harness import Harness, Result
+from tests.harness.project import SECRETS_ENV
+from tests.harness.wire import SECRET_SIG, SIG, is_secret
 from tests.support.emulator import EmulatorProcess
-from tests.support.project_runner import RunResult, run_project
-from tests.support.wheel_project import ROOT, TEMPLATE, UserProject, run, write_stack_config
+from tests.support.wheel_project import ROOT, TEMPLATE, UserProject, user_env, write_stack_config
 
 TYPE = "pulumi-python:dynamic/dfns:Webhook"
 STACK = "dev"
 DFNS_KEYS = ("dfns:apiUrl", "dfns:authToken", "dfns:credentialId", "dfns:privateKey")
+PASSPHRASE = "template-user"
 
 
 def test_the_template_asks_for_the_dfns_settings_secrets_as_secrets() -> None:
@@ -100,54 +108,110 @@ def stack_config(emulator: EmulatorProcess, template: dict[str, Any]) -> dict[st
 
 
 def dfns_calls(emulator: EmulatorProcess) -> list[tuple[str, str]]:
-    calls = [(e["method"], e["path"]) for e in emulator.requests_log()]
+    """The Dfns requests since the last call (the emulator's own control routes aside)."""
+    calls = [
+        (e["method"], e["path"])
+        for e in emulator.requests_log()
+        if not e["path"].startswith("/_emulator/")
+    ]
     emulator.clear_log()
     return calls
 
 
-def assert_ran_from_the_virtualenv(user_project: UserProject, result: RunResult) -> None:
+def changes(result: Result) -> list[tuple[str, str]]:
+    """(step, name) of the webhooks: what the user reads, without the stack itself."""
+    assert result.ok, result.output
+    return [(step.op, step.name) for step in result.steps if step.type == TYPE]
+
+
+# PYTHONVERBOSE=1 makes an interpreter log each module it imports, with the file it
+# came from ("# code object from '<file>'", "# <pyc> matches <source>"; Python docs,
+# `-v`); the CLI passes its environment on to the program and the provider alike.
+_FILE = re.compile(r"(/[^\s'\"]+?\.(?:py|pyc|so))(?=['\s]|$)")
+
+
+def imported_files(lines: list[str]) -> set[Path]:
+    return {Path(match) for line in lines for match in _FILE.findall(line)}
+
+
+def assert_imported_from_the_virtualenv(user_project: UserProject, trace: list[str]) -> None:
+    """pulumi_dfns from the project's virtualenv, and nothing at all from the source tree."""
+    files = imported_files(trace)
     venv = user_project.virtualenv.resolve()
-    assert Path(result.program["pulumi_dfns"]).resolve().is_relative_to(venv)
-    assert result.program["version"] == user_project.dists.version
-    for entry in result.program["sys_path"]:  # "" is the program's cwd: the project
-        path = Path(entry) if entry else user_project.directory
-        assert not path.resolve().is_relative_to(ROOT), entry
+    ours = {f for f in files if "pulumi_dfns" in f.parts}
+    assert {f.parent.name for f in ours} >= {"pulumi_dfns"}, trace[-20:]
+    assert all(f.resolve().is_relative_to(venv) for f in ours), sorted(ours)
+    assert any(f.stem.startswith("provider") for f in ours)  # the provider class's module
+    from_source = sorted(f for f in files if f.resolve().is_relative_to(ROOT))
+    assert from_source == [], from_source
+
+
+def stored_secret(emulator: EmulatorProcess, webhook_id: str) -> str:
+    """The secret the emulator signs deliveries with (its store: no route returns it)."""
+    db = sqlite3.connect(f"file:{emulator.data_dir / 'emulator.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT secret FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
+    finally:
+        db.close()
+    assert row is not None, webhook_id
+    return str(row[0])
+
+
+def assert_nowhere(plaintexts: list[str], *texts: str) -> None:
+    for plain in plaintexts:
+        for text in texts:
+            assert plain not in text and json.dumps(plain)[1:-1] not in text
 
 
 @pytest.mark.wheel
-def test_a_project_from_the_template_runs_from_the_wheel_alone(
-    user_project: UserProject, emulator: EmulatorProcess
+def test_a_project_from_the_template_runs_from_the_wheel_alone_through_the_engine(
+    user_project: UserProject, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
     project = user_project.directory
-    write_stack_config(project, STACK, stack_config(emulator, user_project.template))
-    # The provider process is `<venv>/bin/python -m pulumi.dynamic`, cwd = the project,
-    # no PYTHONPATH: the same interpreter, directory and environment import from here.
-    probe = run(
-        [str(user_project.python), "-c", "import pulumi_dfns.provider as p; print(p.__file__)"],
-        cwd=project,
-    )
-    assert Path(probe.stdout.strip()).resolve().is_relative_to(user_project.virtualenv.resolve())
+    answers = stack_config(emulator, user_project.template)
+    plaintexts = write_stack_config(project, STACK, user_project.template, answers)
+    assert set(plaintexts) == {"dfns:authToken", "dfns:privateKey"}
+    stack_file = (project / f"Pulumi.{STACK}.yaml").read_text()
+    assert_nowhere(list(plaintexts.values()), stack_file)
+    assert "my-webhooks:webhookUrl" in stack_file  # bare keys stored with the project's name
+
+    env = user_env(PULUMI_CONFIG_PASSPHRASE=PASSPHRASE, **{SECRETS_ENV: json.dumps(plaintexts)})
+    state = tmp_path / "state"
+    h = Harness(project, state, env=env)
     emulator.clear_log()
 
-    preview = run_project(project, STACK, "preview")
-    assert preview.steps == [("create", "webhook")]
+    # The first preview, with an import trace of the program and of the provider.
+    preview = Harness(project, state, env={**env, "PYTHONVERBOSE": "1"}).preview(STACK)
+    assert changes(preview) == [("create", "webhook")]
     assert dfns_calls(emulator) == []  # preview sends nothing to Dfns
-    assert_ran_from_the_virtualenv(user_project, preview)
-    (registered,) = preview.program["registered"]
-    assert registered["type"] == TYPE
+    assert_imported_from_the_virtualenv(user_project, preview.program_output)
+    assert_imported_from_the_virtualenv(user_project, preview.provider_stderr)
+    assert not h.checkpoint_path(STACK).exists()  # a preview writes no state
 
-    up = run_project(project, STACK, "up")
-    assert up.steps == [("create", "webhook")]
+    up = h.up(STACK)
+    assert changes(up) == [("create", "webhook")]
+    assert ("POST", "/webhooks") in dfns_calls(emulator)
     (webhook,) = emulator.webhooks()
-    assert up.exports["webhookId"] == webhook["id"]
-    assert str(up.exports["webhookSecret"]).startswith("whsec-")
     assert webhook["url"] == "https://hooks.example.com/dfns"
     assert sorted(webhook["events"]) == ["wallet.transfer.confirmed", "wallet.transfer.failed"]
     assert webhook["description"] == "my-webhooks"
-    assert ("POST", "/webhooks") in dfns_calls(emulator)
-    assert_ran_from_the_virtualenv(user_project, up)
+    (resource,) = up.checkpoint.custom_resources()
+    assert (resource.type, resource.id) == (TYPE, webhook["id"])
+    exports = up.checkpoint.stack_outputs()
+    assert exports["webhookId"] == webhook["id"]
+    assert is_secret(exports["webhookSecret"]) and is_secret(resource.outputs["secret"])
+    secret = exports["webhookSecret"]["value"]
+    assert secret == resource.outputs["secret"]["value"] == stored_secret(emulator, webhook["id"])
+    assert "webhookSecret: [secret]" in up.output
+    raw = h.checkpoint_path(STACK).read_text()
+    assert f'"{SIG}": "{SECRET_SIG}"' in raw
+    # Neither the webhook secret nor the secure config is in plain text in the state,
+    # in what the user read, or in the provider's output.
+    assert_nowhere([secret, *plaintexts.values()], raw, up.output, "\n".join(up.provider_stderr))
 
-    assert run_project(project, STACK, "preview").steps == []  # no spurious diff
+    emulator.clear_log()
+    again = h.preview(STACK)
+    assert changes(again) == [("same", "webhook")]  # no spurious diff
     assert dfns_calls(emulator) == []
 
     client = emulator.client()
@@ -160,18 +224,20 @@ def test_a_project_from_the_template_runs_from_the_wheel_alone(
         description="changed in the dashboard",
     )
     emulator.clear_log()
-    refreshed = run_project(project, STACK, "refresh")
-    assert refreshed.steps == [("refresh", "webhook")]
-    (resource,) = refreshed.resources
-    assert resource.outputs["description"] == "changed in the dashboard"
+    refreshed = h.refresh(STACK)
+    assert changes(refreshed) == [("update", "webhook")]  # the drift is seen
     assert {method for method, _ in dfns_calls(emulator)} == {"GET"}
+    (resource,) = h.checkpoint(STACK).custom_resources()
+    assert resource.outputs["description"] == "changed in the dashboard"
 
-    reverted = run_project(project, STACK, "up")
-    assert reverted.steps == [("update", "webhook")]
-    assert reverted.exports["webhookSecret"] == up.exports["webhookSecret"]
+    reverted = h.up(STACK)
+    assert changes(reverted) == [("update", "webhook")]
     assert emulator.webhooks()[0]["description"] == "my-webhooks"
+    assert h.checkpoint(STACK).stack_outputs()["webhookSecret"]["value"] == secret
+    emulator.clear_log()
 
-    destroyed = run_project(project, STACK, "destroy")
-    assert destroyed.steps == [("delete", "webhook")]
-    assert destroyed.resources == []
+    destroyed = h.destroy(STACK)
+    assert changes(destroyed) == [("delete", "webhook")]
+    assert ("DELETE", f"/webhooks/{webhook['id']}") in dfns_calls(emulator)
+    assert h.checkpoint(STACK).resources == []
     assert emulator.webhooks() == []

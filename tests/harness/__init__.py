@@ -12,7 +12,7 @@ Python API:
     from tests.harness import Harness
     h = Harness(PROJECT_DIR, STATE_DIR, env={...})     # env: what `pulumi` would inherit
     r = h.up("dev")            # also: preview, refresh, destroy, stack_output
-    r.ok, r.output, r.steps, r.checkpoint, r.provider_stderr
+    r.ok, r.output, r.steps, r.checkpoint, r.provider_stderr, r.program_output
     h.checkpoint("dev"), h.checkpoint_path("dev")
 
 CLI front (see cli.py):

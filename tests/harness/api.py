@@ -109,6 +109,7 @@ class Harness:
             if first is not None:
                 second.output = first.output + "\n" + second.output
                 second.provider_stderr = first.provider_stderr + second.provider_stderr
+                second.program_output = first.program_output + second.program_output
             return second
 
         return self._guard(stack, run)
@@ -202,7 +203,8 @@ class Harness:
         text = render(header, steps, merged, d.stack_urn, new if not preview else None, preview, ok)
         self._emit(text)
         stderr = (refresh_diag.provider_stderr if refresh_diag else []) + d.provider_stderr
-        return Result(ok, text, steps, new if not preview else old, stderr)
+        program = [line for line in printed.splitlines() if line.strip()]
+        return Result(ok, text, steps, new if not preview else old, stderr, program)
 
     @staticmethod
     def _merge_diagnostics(first: Deployment | None, second: Deployment) -> dict[str, list[str]]:

@@ -75,6 +75,9 @@ class Result:
     steps: list[Step]
     checkpoint: Checkpoint
     provider_stderr: list[str] = field(default_factory=list)
+    # What the program printed (stdout, then stderr), which the CLI shows as the stack's
+    # info lines among the provider's; kept apart to tell the two processes apart.
+    program_output: list[str] = field(default_factory=list)
 
     def ops(self, op: str) -> list[str]:
         return sorted(s.name for s in self.steps if s.op == op)

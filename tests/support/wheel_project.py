@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "templates" / "dfns-webhooks-python"
@@ -62,9 +64,15 @@ def build_distributions(workdir: Path) -> Distributions:
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no PYTHONPATH, no active virtualenv, no DFNS_*."""
+    """The environment of a user's shell: no PYTHONPATH, no active virtualenv, no DFNS_*,
+    and nothing of the source tree (this worktree's `.venv/bin`) on PATH."""
     drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PULUMI_CONFIG")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("DFNS_")}
+    env["PATH"] = os.pathsep.join(
+        entry
+        for entry in env.get("PATH", "").split(os.pathsep)
+        if entry and not Path(entry).resolve().is_relative_to(ROOT)
+    )
     return {**env, **extra}
 
 
@@ -95,14 +103,37 @@ def new_project(dest: Path, name: str, description: str) -> dict[str, Any]:
     return template
 
 
-def write_stack_config(project: Path, stack: str, config: dict[str, str]) -> None:
-    """Pulumi.<stack>.yaml as `pulumi new` leaves it after the prompts.
+def write_stack_config(
+    project: Path, stack: str, template: dict[str, Any], answers: dict[str, str]
+) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as `pulumi new` leaves it after the template's prompts.
 
-    The CLI stores values the template marks secret as `secure:` ciphertext; this
-    stand-in writes every value in plain text (the file lives in a test's temp dir).
+    newcmd/config.go promptForConfig: keys made full (a bare key gets the project's
+    name, ParseConfigKey), a value the template marks `secret` stored as `secure:` the
+    secrets manager's ciphertext, the rest in plain text (SaveConfig). The ciphertext
+    has the passphrase crypter's shape (sdk/go/common/resource/config/crypt.go
+    symmetricCrypter: `v1:<nonce>:<AES-256-GCM ciphertext>`, base64) under a throwaway
+    key: the offline harness does not decrypt config, it takes the plaintexts from
+    PULUMI_HARNESS_SECRETS, which this returns (full key -> plaintext).
     """
+    name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    config: dict[str, Any] = {}
+    plaintexts: dict[str, str] = {}
+    for key, value in answers.items():
+        full = key if ":" in key else f"{name}:{key}"
+        if template["config"].get(key, {}).get("secret"):
+            nonce = os.urandom(12)
+            sealed = aead.encrypt(nonce, value.encode(), None)
+            config[full] = {
+                "secure": f"v1:{b64encode(nonce).decode()}:{b64encode(sealed).decode()}"
+            }
+            plaintexts[full] = value
+        else:
+            config[full] = value
     body = {"config": dict(sorted(config.items()))}
     (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    return plaintexts
 
 
 def install_virtualenv(project: Path, dists: Distributions) -> Path:
