@@ -114,11 +114,6 @@ def test_a_url_given_as_a_secret_stays_secret(tmp_path: Path, emulator: Emulator
     assert h.destroy("dev").ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider.py names the url in create and ping errors ('creating webhook for "
-    "<url>', 'the receiver at <url>'): it cannot know the engine stripped a secret",
-)
 def test_a_secret_url_stays_out_of_a_failed_create(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:

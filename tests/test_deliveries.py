@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import socket
 import subprocess
 import sys
@@ -301,6 +300,7 @@ def test_verify_with_ping_failure_on_update_puts_dfns_back(
     news = server.check({"url": broken, "events": ["*"], "verify_with_ping": True}).inputs
     with pytest.raises(EngineError) as caught:
         server.update(webhook_id, outs, news)
-    assert re.search(r"receiver at http://127\.0\.0\.1:\d+/gone answered", caught.value.details)
+    assert f"the receiver answered the test ping of webhook {webhook_id}" in caught.value.details
+    assert "/gone" not in caught.value.details  # the url may be a secret: never shown
     # A failed update keeps the old state, and Dfns was put back to match it.
     assert emulator.client().get_webhook(webhook_id)["url"] == receiver.url

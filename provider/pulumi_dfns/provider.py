@@ -48,7 +48,6 @@ from .inputs import (
     SECRET,
     SECRET_VERSION,
     TRACK_DELIVERIES,
-    URL,
     VERIFY_WITH_PING,
     WEBHOOK_FIELDS,
     check_inputs,
@@ -56,7 +55,7 @@ from .inputs import (
     is_unknown,
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
-from .redact import shown_text, shown_url
+from .redact import shown_text
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 from .tracebacks import OneLineError, install_one_line_errors
 
@@ -175,11 +174,10 @@ class DfnsWebhookProvider(ResourceProvider):
         inputs = {k: _plain(props.get(k)) for k in INPUTS}
         client = self._dfns()
         adopt = inputs.get(ADOPT_WEBHOOK_ID)
-        what = (
-            f"adopting webhook {adopt}"
-            if adopt
-            else f"creating webhook for {shown_url(inputs.get(URL))}"
-        )
+        # No url in what the user reads: the engine names the resource already, and a url
+        # given as a Pulumi secret reaches the provider as plain text (acceptSecrets=false),
+        # so the provider cannot tell which urls must not be shown.
+        what = f"adopting webhook {adopt}" if adopt else "creating webhook"
         before: dict[str, Any] | None = None
         try:
             if adopt:
@@ -374,7 +372,7 @@ class DfnsWebhookProvider(ResourceProvider):
         if str(answer.get("status")) != "200":
             detail = f": {shown_text(str(answer['error']))}" if answer.get("error") else ""
             raise DfnsProviderError(
-                f"the receiver at {shown_url(inputs.get(URL))} answered the test ping of webhook "
+                f"the receiver answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
                 "not kept: fix the receiver and run `pulumi up` again (or set "
                 "verify_with_ping=False)"

@@ -46,7 +46,6 @@ from .errors import (
 )
 from .fields import all_same, from_dfns
 from .inputs import DEFAULT_STATUS, DESCRIPTION, EVENTS, STATUS, URL
-from .redact import shown_url
 
 if TYPE_CHECKING:
     from .client import DfnsClient
@@ -194,8 +193,8 @@ class ExactlyOnceCreator:
                 error = exc
         raise CreateFailed(
             f"the create's answer was lost ({cause}) and listing webhooks to check "
-            f"whether Dfns made it failed ({error}); look in Dfns for a webhook with url "
-            f"{shown_url(inputs[URL])} made in the last minutes ({AUDIT_HINT}): delete "
+            f"whether Dfns made it failed ({error}); look in Dfns for a webhook with this "
+            f"resource's url made in the last minutes ({AUDIT_HINT}): delete "
             "it, or adopt it with adopt_webhook_id"
         )
 

@@ -34,7 +34,7 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, resource_pb2, reso
 from . import checkpoint as ckpt
 from .checkpoint import STACK_TYPE, Checkpoint, ResourceState
 from .plugin import PROVIDER_PACKAGE, ProviderCallError, ProviderPlugin, ProviderStartError
-from .project import ConfigValue, Project
+from .project import SECRETS_ENV, ConfigValue, Project
 from .wire import (
     Props,
     contains_unknowns,
@@ -140,7 +140,9 @@ class Deployment:
         self.project = project
         self.stack = stack
         self.old = old
-        self.env = env
+        # The plaintexts of `secure:` values are the harness's stand-in for the CLI's
+        # decryption: the real CLI's children never see such a variable.
+        self.env = {k: v for k, v in env.items() if k != SECRETS_ENV}
         self.preview = preview
         self.out = out
         self.pwd, self.main = project.pwd_and_main()
