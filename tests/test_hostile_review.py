@@ -301,6 +301,7 @@ def test_user_action_refusals_name_their_cause(
         ("/auth/action", 401, "Invalid signature for the challenge"),
         ("/webhooks", 403, "Forbidden: missing permission Webhooks:Create"),
         ("/webhooks", 400, "url: must be a valid URL"),
+        ("/webhooks", 400, "this url is already used by another webhook"),
     ],
 )
 def test_other_refusals_are_not_user_action_refusals(path: str, status: int, message: str) -> None:

@@ -71,7 +71,9 @@ def user_action_refusal(path: str, status: int, message: str) -> str | None:
         return None
     if status not in (400, 401, 403):
         return None
-    if "already" in text and "used" in text:
+    # The documented wording names the user action; a 400 about anything else that was
+    # "already used" (a name, an address) is Dfns's verdict on the request, not the token.
+    if "user action" in text and "already" in text and "used" in text:
         return f"the user action token as already used ({message})"
     if status == 403 and "expired" in text:
         return f"the user action token as expired ({message})"

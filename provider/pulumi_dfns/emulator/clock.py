@@ -3,9 +3,11 @@
 Id shapes follow Dfns's documents: a webhook id is `wh-xxxxx-xxxxx-` then 14 to 16
 lowercase alphanumerics, events are `whe-...`, credential uuids `cr-...`
 (dfns/dfns-api-docs, api-docs/webhooks/ and api-docs/authentication/). A credential's
-`credentialId` is base64url text; every concrete example decodes to `ci-...`
-(e.g. `Y2ktM2J2YnEt...` in api-docs/authentication/service-account-management/
-listServiceAccounts.md), so the emulator mints it that way.
+`credentialId` is base64url text; the service-account examples decode to `ci-...`
+(`credId` values `Y2ktQzNPNi1...` and `Y2ktNGpidGct...` in
+api-docs/authentication/service-account-management/listServiceAccounts.md), so the
+emulator mints it that way. Not every example has that shape (the `allowCredentials`
+example of the login pages is opaque text): the provider treats the id as opaque text.
 """
 
 from __future__ import annotations

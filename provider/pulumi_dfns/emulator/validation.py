@@ -21,6 +21,10 @@ from .errors import ApiFailure
 
 STATUSES = ("Enabled", "Disabled")
 DESCRIPTION_MAX = 256
+# The enum of the 2024 docs (api-docs/authentication/user-action-signing/
+# initUserActionSigning.md). Refusing PATCH is [assumed]: dfns-sdk-java signs PATCH user
+# actions (DfnsHttpClient.java) for endpoints that use it; no webhook endpoint does, so
+# nothing the provider sends depends on it.
 USER_ACTION_METHODS = ("POST", "PUT", "DELETE", "GET")
 
 
