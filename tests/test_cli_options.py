@@ -39,6 +39,7 @@ for name, spec in config.require_object("hooks").items():
         url=f"https://receiver.example/dfns/{name}",
         events=["*"],
         description=spec.get("description"),
+        secret_version=spec.get("secretVersion"),
         opts=pulumi.ResourceOptions(
             protect=spec.get("protect", False),
             retain_on_delete=spec.get("retain", False),
@@ -152,6 +153,13 @@ def test_protect_refuses_the_delete_until_unprotected(
     assert h.up("dev", skip_preview=True).ok
     [hook] = emulator.webhooks()
     assert h.checkpoint("dev").custom_resources()[0].protect
+    # A secret roll replaces the webhook, which entails a delete: refused while protected.
+    set_hooks(project, {"keep": {"protect": True, "secretVersion": "2"}})
+    rolled = h.up("dev", skip_preview=True)
+    assert not rolled.ok
+    assert "unable to replace resource" in rolled.output
+    assert "marked for protection" in rolled.output
+    assert list(held(emulator)) == [hook["id"]]
     # Removed from the program: the delete is refused, in the preview already.
     set_hooks(project, {})
     removed = h.up("dev")
