@@ -138,3 +138,40 @@ def test_the_engine_rules_as_a_provider_sees_them(
     assert h.destroy("dev").ok
     assert calls(log, "delete")[-1]["props"]["out"] == "read"  # Delete gets the outputs
     assert h.checkpoint("dev").resources == []
+
+
+UNKNOWN_DIFF_PROGRAM = """\
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider
+
+
+class Undecided(ResourceProvider):
+    def diff(self, id, olds, news):
+        return DiffResult(changes=None)  # the SDK answers DIFF_UNKNOWN
+
+    def create(self, props):
+        return CreateResult("id-1", {})
+
+
+class Thing(Resource):
+    def __init__(self, name, value):
+        super().__init__(Undecided(), name, {"value": value})
+
+
+Thing("thing", pulumi.Config().require("value"))
+"""
+
+
+def test_a_diff_that_does_not_decide_is_settled_by_comparing_inputs(tmp_path: Path) -> None:
+    """step_generator.go diff: DIFF_UNKNOWN becomes DiffNone when the old and new inputs
+    are deep-equal, DiffSome otherwise (never a change by itself)."""
+    project = program_project(tmp_path / "project", UNKNOWN_DIFF_PROGRAM, {})
+    stack = project / "Pulumi.dev.yaml"
+    stack.write_text("config:\n  harness-program:value: a\n")
+    h = Harness(project, tmp_path / "state", env=base_env())
+    assert h.up("dev", skip_preview=True).ok
+    same = h.preview("dev")
+    assert same.ok and {s.op for s in same.steps} == {"same"}, same.output
+    stack.write_text("config:\n  harness-program:value: b\n")
+    changed = h.preview("dev")
+    assert changed.ok and changed.ops("update") == ["thing"], changed.output

@@ -142,6 +142,9 @@ def test_refresh_and_destroy_use_the_config_stored_at_the_last_up(
         # The wording is the provider's (its 401 message names dfns:authToken); the
         # explanation that refresh/destroy use the stored config lands there too.
         assert "dfns:authToken" in result.output
+        # ...and the stored-config advice, which the generic 401 hint does not give.
+        assert "`pulumi up` first" in result.output
+        assert "--run-program" in result.output
         assert rotated["dfns:authToken"] not in result.output
         assert secrets["dfns:authToken"] not in result.output
     assert held() == ids

@@ -212,9 +212,18 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     for spec in hooks.values():
         spec["deleteBeforeReplace"] = True
     world.set_webhooks(hooks)
+    world.emulator.clear_log()
     result = world.h.up("dev")
     assert result.ok, result.output
     after = webhooks_in_state(world.h)
+    # delete_before_replace: each of the three not yet rolled is deleted before its
+    # successor is made (5 in use never grows to 6); the pending delete left by the
+    # failed run goes at the end of the deployment.
+    calls = [(r["method"], r["path"]) for r in world.dfns_requests()]
+    kinds = [m for m, path in calls if m == "DELETE" or (m, path) == ("POST", "/webhooks")]
+    assert kinds == ["DELETE", "POST"] * 3 + ["DELETE"]
+    last_delete = max(i for i, (m, _) in enumerate(calls) if m == "DELETE")
+    assert calls[last_delete] == ("DELETE", f"/webhooks/{pending[0].id}")
     assert all(after[n]["id"] != before[n]["id"] for n in before)
     assert {w["id"] for w in world.emulator.webhooks()} == {v["id"] for v in after.values()}
     assert not any(r.delete for r in result.checkpoint.resources)
@@ -225,6 +234,30 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     shrink = world.h.up("dev", skip_preview=True)
     assert shrink.ok, shrink.output
     assert shrink.ops("delete") == ["c", "d"]
+    assert len(world.emulator.webhooks()) == 2
+
+
+def test_a_roll_that_reaches_the_limit_exactly_succeeds(world: World) -> None:
+    """The other side of the limit arithmetic: 3 in use + 2 rolled at once = 5."""
+    hooks = world.config()
+    hooks["c"] = {"url": "https://receiver.example/dfns/c", "events": ["*"]}
+    world.set_webhooks(hooks)
+    assert world.h.up("dev", skip_preview=True).ok
+    assert len(world.emulator.webhooks()) == 3
+    before = webhooks_in_state(world.h)
+    for name in ("payments", "audit"):
+        hooks[name].pop("deleteBeforeReplace", None)
+        hooks[name]["secretVersion"] = "4"
+    world.set_webhooks(hooks)
+    result = world.h.up("dev", skip_preview=True)
+    assert result.ok, result.output
+    assert result.ops("replace") == ["audit", "payments"]
+    after = webhooks_in_state(world.h)
+    assert {w["id"] for w in world.emulator.webhooks()} == {v["id"] for v in after.values()}
+    assert after["c"]["id"] == before["c"]["id"]
+    del hooks["c"]
+    world.set_webhooks(hooks)
+    assert world.h.up("dev", skip_preview=True).ok
     assert len(world.emulator.webhooks()) == 2
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import tarfile
 import zipfile
@@ -31,7 +32,7 @@ from tests.support.wheel_project import ROOT, TEMPLATE, UserProject, user_env, w
 
 TYPE = "pulumi-python:dynamic/dfns:Webhook"
 STACK = "dev"
-DFNS_KEYS = ("dfns:apiUrl", "dfns:authToken", "dfns:credentialId", "dfns:privateKey")
+DFNS_KEYS = ("dfns:authToken", "dfns:credentialId", "dfns:privateKeyFile")
 PASSPHRASE = "template-user"
 
 
@@ -44,7 +45,15 @@ def test_the_template_asks_for_the_dfns_settings_secrets_as_secrets() -> None:
     config = template["config"]
     assert set(DFNS_KEYS) <= set(config)
     secret = {key for key, spec in config.items() if spec.get("secret")}
-    assert secret == {"dfns:authToken", "dfns:privateKey"}
+    assert secret == {"dfns:authToken"}
+    # `pulumi new` reads one line per answer: no PEM text prompt, a key file instead.
+    assert "dfns:privateKey" not in config
+    # Not stored by default, so DFNS_API_URL (CI secret store) is not hidden by config.
+    assert "dfns:apiUrl" not in config
+    ignored = (TEMPLATE / ".gitignore").read_text().splitlines()
+    assert "venv/" in ignored and "*.pem" in ignored
+    assert "*.pem" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "pulumi>=3.216.0,<4" in (TEMPLATE / "requirements.txt").read_text().splitlines()
     # Every dfns:* key the template asks for is one the provider reads, secrets alike.
     settings = {s.config_key: s for s in ALL_SETTINGS}
     for key in (k for k in config if k.startswith("dfns:")):
@@ -95,10 +104,8 @@ def stack_config(emulator: EmulatorProcess, template: dict[str, Any]) -> dict[st
     """The answers to the template's prompts: the emulator's credentials, the defaults."""
     creds = emulator.credentials()
     answers = {
-        "dfns:apiUrl": creds["apiUrl"],
         "dfns:authToken": creds["authToken"],
         "dfns:credentialId": creds["credentialId"],
-        "dfns:privateKey": Path(creds["privateKeyFile"]).read_text(),
     }
     for key, spec in template["config"].items():
         if key not in answers:
@@ -169,13 +176,23 @@ def test_a_project_from_the_template_runs_from_the_wheel_alone_through_the_engin
 ) -> None:
     project = user_project.directory
     answers = stack_config(emulator, user_project.template)
+    # The key file where the template's default answer points, beside Pulumi.yaml.
+    assert answers["dfns:privateKeyFile"] == "./service-account-key.pem"
+    shutil.copy(emulator.credentials()["privateKeyFile"], project / "service-account-key.pem")
     plaintexts = write_stack_config(project, STACK, user_project.template, answers)
-    assert set(plaintexts) == {"dfns:authToken", "dfns:privateKey"}
+    assert set(plaintexts) == {"dfns:authToken"}
     stack_file = (project / f"Pulumi.{STACK}.yaml").read_text()
     assert_nowhere(list(plaintexts.values()), stack_file)
     assert "my-webhooks:webhookUrl" in stack_file  # bare keys stored with the project's name
 
-    env = user_env(PULUMI_CONFIG_PASSPHRASE=PASSPHRASE, **{SECRETS_ENV: json.dumps(plaintexts)})
+    assert "dfns:apiUrl" not in stack_file
+    # The API url from the environment, as a CI secret store gives it (no stored value
+    # hides it).
+    env = user_env(
+        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+        DFNS_API_URL=emulator.credentials()["apiUrl"],
+        **{SECRETS_ENV: json.dumps(plaintexts)},
+    )
     state = tmp_path / "state"
     h = Harness(project, state, env=env)
     emulator.clear_log()

@@ -29,9 +29,11 @@ from .engine import (
     PAST,
     SYMBOLS,
     Deployment,
+    DeploymentError,
     Engine,
     Result,
     Step,
+    delete_op,
     mark_secret_outputs,
     run_program,
 )
@@ -279,6 +281,9 @@ class Harness:
             first += "\n"
         d, new, steps = self._refreshed(project, stack, old, preview=False)
         ok = d.errors == 0
+        # The harness's own simplification (not cited): a failed refresh keeps the old
+        # state whole; the real snapshot manager persists each refresh step that
+        # finished before the failure.
         self._save(stack, new if ok else old)
         text = render(
             f"Refreshing ({stack}):", steps, d.diagnostics, d.stack_urn, None, False, ok, "refresh"
@@ -295,34 +300,46 @@ class Harness:
         first = ""
         if not skip_preview:
             planned = [
-                Step("delete", r.urn, r.type)
+                Step(delete_op(r), r.urn, r.type)
                 for r in reversed(old.resources)
                 if not r.type.startswith(PROVIDER_TYPE_PREFIX)
             ]
             root = next((r.urn for r in old.resources if r.type == STACK_TYPE), "")
-            first = render(f"Previewing destroy ({stack}):", planned, {}, root, None, True, True)
+            # step.go DeleteStep.Apply refuses a protected resource before its dry-run
+            # branch: the preview fails too.
+            check = Deployment(project, stack, old, self.env, True, self._emit)
+            for r in reversed(old.resources):
+                if r.protect and not r.delete:
+                    try:
+                        check.delete_step(r, replacing=False)
+                    except DeploymentError as exc:
+                        check.error(r.urn, str(exc))
+                    break
+            ok = check.errors == 0
+            first = render(
+                f"Previewing destroy ({stack}):", planned, check.diagnostics, root, None, True, ok
+            )
             self._emit(first)
+            if not ok:
+                return Result(False, first, planned, old)
             first += "\n"
         d = Deployment(project, stack, old, self.env, False, self._emit)
         server, address = _engine_server(d)
         steps: list[Step] = []
         remaining = list(old.resources)
+        d._engine_address = address
         try:
-            stored = d.stored_provider_state()
             for res in reversed(old.resources):
                 if res.type.startswith(PROVIDER_TYPE_PREFIX):
                     continue
-                if res.custom:
-                    try:
-                        if d.provider is None:
-                            if stored is None:
-                                raise ProviderStartError("no default provider in the state")
-                            d.provider = d.start_provider(stored, address)
-                        d.provider.delete(res.urn, res.id, res.inputs, res.outputs)
-                    except (ProviderCallError, ProviderStartError) as exc:
-                        d.error(res.urn, str(exc))
-                        break  # step_executor.go: a failed step cancels the rest
-                steps.append(Step("delete", res.urn, res.type))
+                try:
+                    # step.go DeleteStep.Apply: protect refuses, External and
+                    # RetainOnDelete skip the provider (Deployment.delete_step).
+                    d.delete_step(res, replacing=res.delete)
+                except (ProviderCallError, ProviderStartError, DeploymentError) as exc:
+                    d.error(res.urn, str(exc))
+                    break  # step_executor.go: a failed step cancels the rest
+                steps.append(Step(delete_op(res), res.urn, res.type))
                 remaining.remove(res)
         finally:
             d.close()
@@ -363,7 +380,10 @@ def render(
     ok: bool,
     operation: str = "update",
 ) -> str:
-    """What the CLI prints, in its plain (non-interactive) shape, sames hidden."""
+    """What the CLI prints, in its plain (non-interactive) shape, sames hidden. The
+    harness's own rendering (not cited line by line): symbols and past tenses follow
+    step.go RawPrefix/PastTense; the summary counts create, update, replace, delete and
+    unchanged steps, as the CLI's summary does for those ops."""
     lines = [header]
     for step in steps:
         if step.op == "same":

@@ -3,7 +3,8 @@ from a JSON checkpoint.
 
 Shape after sdk/go/common/apitype (CheckpointV3 / ResourceV3): each resource has urn,
 type, custom, id, inputs, outputs, parent, provider, delete (a replaced resource
-waiting for its delete), additionalSecretOutputs. Secrets are marked as in
+waiting for its delete), additionalSecretOutputs, protect, retainOnDelete, external (a
+resource read with `.get`, whose lifecycle Pulumi does not own). Secrets are marked as in
 pkg/resource/stack/deployment.go SerializePropertyValue: `{SIG: SECRET_SIG,
 "ciphertext": ...}`; the ciphertext here is AES-256-GCM under a key derived from
 PULUMI_CONFIG_PASSPHRASE (the real passphrase provider uses the same cipher with its
@@ -43,6 +44,11 @@ class ResourceState:
     delete: bool = False
     additional_secret_outputs: list[str] = field(default_factory=list)
     delete_before_replace: bool | None = None
+    # resource.State Protect, RetainOnDelete, External (sdk/go/common/resource/resource_state.go):
+    # kept in the checkpoint so that a later deployment's deletes honour them.
+    protect: bool = False
+    retain_on_delete: bool = False
+    external: bool = False
 
     @property
     def name(self) -> str:

@@ -49,9 +49,24 @@ from .wire import (
 LANGHOST_EXEC = Path(__file__).with_name("langhost_exec.py")
 PROVIDER_TYPE = f"pulumi:providers:{PROVIDER_PACKAGE}"
 
-# Display symbols of pkg/display (`+`, `~`, `+-`, `-`); sames are not shown.
-SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "read": "~"}
-PAST = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
+# Display symbols and past tenses of step.go StepOp RawPrefix / PastTense (`+`, `~`,
+# `+-`, `-`, `>` read, `<` read-discard); sames are not shown.
+SYMBOLS = {
+    "create": "+",
+    "update": "~",
+    "replace": "+-",
+    "delete": "-",
+    "read": ">",
+    "discard": "<",
+}
+PAST = {
+    "create": "created",
+    "update": "updated",
+    "replace": "replaced",
+    "delete": "deleted",
+    "read": "read",
+    "discard": "discarded",
+}
 
 
 @dataclass
@@ -114,6 +129,27 @@ def changed_keys(olds: Props, news: Props) -> list[str]:
     keys = set(olds) | set(news)
     keys.discard("__provider")
     return sorted(k for k in keys if strip_secrets(olds.get(k)) != strip_secrets(news.get(k)))
+
+
+def delete_op(old: ResourceState) -> str:
+    """step.go DeleteStep.Op: an External resource's delete is a read-discard (shown
+    as `discard`; the provider is not called); otherwise a delete."""
+    return "discard" if old.external else "delete"
+
+
+def process_ignore_changes(news: Props, olds: Props, ignore: list[str]) -> Props:
+    """step_generator.go processIgnoreChanges for top-level property names: each
+    ignored key takes its old value, or is dropped when it had none (`path.Reset(old,
+    new)`). A nested path (`a.b`, `a[0]`) is not modelled: the harness says so."""
+    ignored = dict(news)
+    for path in ignore:
+        if any(c in path for c in '.[]"*'):
+            raise DeploymentError(f"the harness handles only top-level ignore_changes ({path})")
+        if path in olds:
+            ignored[path] = olds[path]
+        else:
+            ignored.pop(path, None)
+    return ignored
 
 
 def go_value(value: Any) -> str:
@@ -257,6 +293,63 @@ class Deployment:
             self.error(urn, str(exc))
             return urn, "", {}, False
 
+    # -- a read (the ResourceMonitor's ReadResource, `Resource.get`) ---------------------
+
+    def read(
+        self, req: resource_pb2.ReadResourceRequest, config: dict[str, ConfigValue], engine: str
+    ) -> tuple[str, Props, bool]:
+        """step_generator.go GenerateReadSteps + step.go ReadStep.Apply: a new state
+        marked External, with the request's properties as its inputs; the provider's
+        Read gets them "as both inputs and state", in previews too ("Unlike most steps,
+        Read steps run during previews"); no outputs means "resource '<id>' does not
+        exist"."""
+        with self._lock:
+            parent_type = self.qualified.get(req.parent, "") if req.parent else ""
+            qualified = (
+                req.type
+                if not parent_type or parent_type == STACK_TYPE
+                else f"{parent_type}${req.type}"
+            )
+            urn = make_urn(self.stack, self.project.name, qualified, req.name)
+            self.qualified[urn] = qualified
+            if self.errors:
+                return urn, {}, False
+            props = from_struct(req.properties)
+            old = self.old.find(urn)
+            try:
+                if req.provider or req.type.split(":")[0] != PROVIDER_PACKAGE:
+                    raise DeploymentError(
+                        f"the harness serves only default `{PROVIDER_PACKAGE}` providers"
+                    )
+                if old is not None and not old.external and old.id != req.id:
+                    # GenerateReadSteps: a read-replacement step; not modelled.
+                    raise DeploymentError(f"the harness cannot read over the managed {urn}")
+                self._ensure_provider(config, engine)
+                assert self.provider is not None and self.provider_state is not None
+                rid, outs, _ = self.provider.read(urn, req.id, props, props)
+            except (ProviderCallError, ProviderStartError, DeploymentError) as exc:
+                self.error(urn, str(exc))
+                return urn, {}, False
+            if not outs:
+                self.error(urn, f"resource '{req.id}' does not exist")
+                return urn, {}, False
+            new = ResourceState(
+                urn,
+                req.type,
+                True,
+                id=rid or req.id,
+                inputs=props,
+                outputs=outs,
+                parent=req.parent,
+                provider=f"{self.provider_state.urn}::{self.provider_state.id}",
+                additional_secret_outputs=list(req.additionalSecretOutputs),
+                external=True,
+            )
+            mark_secret_outputs(new)
+            self.news.append(new)
+            self.steps.append(Step("read", urn, req.type))
+            return urn, new.outputs, True
+
     def _ensure_provider(self, config: dict[str, ConfigValue], engine: str) -> None:
         if self.provider is not None:
             return
@@ -289,7 +382,20 @@ class Deployment:
             provider=f"{self.provider_state.urn}::{self.provider_state.id}",
             additional_secret_outputs=list(req.additionalSecretOutputs),
             delete_before_replace=dbr,
+            # step_generator.go generateSteps: resource.NewState(..., goal.Protect, ...,
+            # goal.RetainOnDelete, ...): the new state carries both options.
+            protect=bool(req.protect),
+            retain_on_delete=bool(req.retainOnDelete),
         )
+        if old is not None and old.external:
+            # step_generator.go generateSteps "Case 2: wasExternal" (a create replacing
+            # a read resource): not modelled.
+            raise DeploymentError(f"the harness cannot take over the read resource {urn}")
+        goal = props
+        if old is not None:
+            # step_generator.go generateSteps: "Set inputs back to their old values (if
+            # any) for any 'ignored' properties" (processIgnoreChanges) BEFORE Check.
+            props = process_ignore_changes(props, old.inputs, list(req.ignoreChanges))
         # step_generator.go generateSteps: Check(olds = the OLD INPUTS, news); with no
         # old state, Check(news) alone. Check's answer becomes the new inputs.
         checked = provider.check(urn, old.inputs if old else {}, props)
@@ -317,7 +423,17 @@ class Deployment:
             diff = provider.diff(urn, old.id, old.inputs, old.outputs, new.inputs)
             keys = changed_keys(old.inputs, new.inputs)
             if diff.changes and diff.replaces:
-                self._replace(urn, req, props, old, new, diff.delete_before_replace, keys)
+                if new.protect and old.protect:
+                    # step_generator.go generateStepsFromDiff: "If this resource is
+                    # protected we can't replace it because that entails a delete".
+                    raise DeploymentError(
+                        f'unable to replace resource "{urn}"\nas it is currently marked for '
+                        "protection. To unprotect the resource, remove the `protect` flag "
+                        "from the resource in your Pulumi program and run `pulumi up`"
+                    )
+                # The replacement's Check gets the program's properties (goal.Properties),
+                # not the ignore-processed ones (generateStepsFromDiff).
+                self._replace(urn, req, goal, old, new, diff.delete_before_replace, keys)
             elif diff.changes:
                 # step.go UpdateStep.Apply: Update(id, old inputs, OLD OUTPUTS, news).
                 new.id = old.id
@@ -354,8 +470,7 @@ class Deployment:
         if dbr:
             # Delete-before-replace: the old one goes first (step.go DeleteStep for
             # the replaced resource, then CreateStep).
-            if not self.preview:
-                self.provider.delete(urn, old.id, old.inputs, old.outputs)
+            self.delete_step(old, replacing=True)
             self.gone.add(id(old))
         else:
             # Create-before-delete: "the delete step is generated 'later' on, after all
@@ -384,16 +499,32 @@ class Deployment:
             pending = old.delete or id(old) in replaced
             if old.urn in registered and not pending:
                 continue
-            if old.custom:
-                if not self.preview:
-                    try:
-                        self._provider_for_delete().delete(old.urn, old.id, old.inputs, old.outputs)
-                    except (ProviderCallError, ProviderStartError) as exc:
-                        self.error(old.urn, str(exc))
-                        continue
-                if not pending:
-                    self.steps.append(Step("delete", old.urn, old.type))
+            try:
+                # A pending delete (a replaced resource) is a DeleteReplacement step: no
+                # protect check for it (DeleteStep.Apply `!s.replacing && s.old.Protect`).
+                self.delete_step(old, replacing=pending)
+            except (ProviderCallError, ProviderStartError, DeploymentError) as exc:
+                self.error(old.urn, str(exc))
+                continue
+            if old.custom and not pending:
+                self.steps.append(Step(delete_op(old), old.urn, old.type))
             self.gone.add(id(old))
+
+    def delete_step(self, old: ResourceState, replacing: bool) -> None:
+        """step.go DeleteStep.Apply: refuse a protected resource unless replacing;
+        then nothing in a preview, nothing for an External resource ("Pulumi does not
+        own the lifecycle"), nothing for RetainOnDelete ("the user has explicitly asked
+        us to not delete the resource"), else the provider's Delete."""
+        if not replacing and old.protect:
+            raise DeploymentError(
+                f'resource "{old.urn}" cannot be deleted\nbecause it is protected. To '
+                "unprotect the resource, either remove the `protect` flag from the resource "
+                "in your Pulumi program and run `pulumi up`, or use the command:\n"
+                f"`pulumi state unprotect '{old.urn}'`"
+            )
+        if self.preview or old.external or old.retain_on_delete or not old.custom:
+            return
+        self._provider_for_delete().delete(old.urn, old.id, old.inputs, old.outputs)
 
     def _provider_for_delete(self) -> ProviderPlugin:
         if self.provider is None:
@@ -496,12 +627,25 @@ class Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         )
 
     def ReadResource(self, request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the harness does not read resources (.get)")
+        d = self.deployment
+        urn, outputs, ok = d.read(request, self.config, self.engine_address)
+        if not ok:
+            # resmon ReadResource returns the step's error to the SDK, which fails the
+            # program (the error itself is already among the diagnostics).
+            context.abort(grpc.StatusCode.UNKNOWN, "resource read failed")
+        # source_eval.go ReadResource: outputs marshalled with KeepSecrets =
+        # req.acceptSecrets.
+        if not request.acceptSecrets:
+            outputs = strip_secrets(outputs)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=to_struct(outputs))
 
 
 class Engine(engine_pb2_grpc.EngineServicer):
     """The Engine service: logs from the program, and the root resource."""
 
+    # The harness's own rendering (not cited): debug lines hidden (the CLI shows them
+    # only with --debug), warnings and errors prefixed as in its plain display; an
+    # error logged by the program counts as a failed deployment, as its exit does.
     SEVERITY: ClassVar[dict[int, str | None]] = {
         engine_pb2.DEBUG: None,
         engine_pb2.INFO: "",

@@ -224,9 +224,9 @@ class ProviderPlugin:
         )
         changes = answer.changes == provider_pb2.DiffResponse.DIFF_SOME
         if answer.changes == provider_pb2.DiffResponse.DIFF_UNKNOWN:
-            # The engine would diff the inputs itself (step_generator.go diff):
-            # the dynamic provider always answers explicitly, so treat as a change.
-            changes = True
+            # step_generator.go diff: "if diff.Changes == plugin.DiffUnknown { if
+            # oldInputs.DeepEquals(newInputs) { DiffNone } else { DiffSome } }".
+            changes = old_inputs != news
         return Diffed(changes, list(answer.replaces), answer.deleteBeforeReplace)
 
     def create(self, urn: str, props: Props, preview: bool) -> tuple[str, Props]:

@@ -28,6 +28,8 @@ VIRTUALENV = "venv"  # the template's `runtime.options.virtualenv`
 _NOT_SOURCE = shutil.ignore_patterns(
     ".git",
     ".venv",
+    ".venv-floor",  # .ci/run's floor-SDK virtualenv
+    "*.pem",
     "venv",
     "__pycache__",
     "*.egg-info",
