@@ -24,6 +24,7 @@ from tests.support.engine import (
     plaintext,
     serialized_provider,
 )
+from tests.support.failures import named, reasons_for
 
 INPUTS = {
     "url": "https://receiver.example/dfns",
@@ -257,11 +258,9 @@ def test_check_reports_every_bad_property_at_once(engine: ProviderServer) -> Non
             "colour": "blue",
         }
     )
-    named = {prop for prop, _ in checked.failures}
-    assert named == {"url", "events", "description", "status", "colour"}
-    reasons = dict(checked.failures)
-    assert "did you mean 'wallet.transfer.confirmed'" in reasons["events"]
-    assert "256" in reasons["description"]
+    assert set(named(checked.failures)) == {"url", "events", "description", "status", "colour"}
+    assert "did you mean 'wallet.transfer.confirmed'" in reasons_for("events", checked.failures)[0]
+    assert "256" in reasons_for("description", checked.failures)[0]
 
 
 def test_check_passes_an_unheard_of_kind_with_a_warning(engine: ProviderServer) -> None:
@@ -289,7 +288,7 @@ def test_a_fraction_where_text_is_asked_is_refused_naming_the_property(
     engine: ProviderServer,
 ) -> None:
     checked = engine.check({**INPUTS, "secret_version": 1.5})
-    assert [prop for prop, _ in checked.failures] == ["secret_version"]
+    assert named(checked.failures) == ["secret_version"]
     assert "whole number" in checked.failures[0][1] and "1.5" in checked.failures[0][1]
 
 

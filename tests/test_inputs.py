@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pulumi_dfns.provider import DfnsWebhookProvider
+from tests.support.failures import named
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
@@ -30,10 +31,10 @@ def test_a_whole_number_is_a_description(number: float) -> None:
 )
 def test_a_fraction_is_refused_naming_the_property(prop: str, value: float) -> None:
     checked = DfnsWebhookProvider().check({}, {**GOOD, prop: value})
-    assert [p.property for p in checked.failures] == [prop]
+    assert named((p.property, p.reason) for p in checked.failures) == [prop]
     assert "whole number" in checked.failures[0].reason
 
 
 def test_true_is_not_a_number() -> None:
     checked = DfnsWebhookProvider().check({}, {**GOOD, "secret_version": True})
-    assert [p.property for p in checked.failures] == ["secret_version"]
+    assert named((p.property, p.reason) for p in checked.failures) == ["secret_version"]

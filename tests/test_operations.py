@@ -15,6 +15,7 @@ from pulumi.runtime import rpc
 from pulumi_dfns.health import FAILURE_PAGE_LIMIT, summarise
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import DIFF_SOME, TYPE, EngineError, ProviderServer, plaintext
+from tests.support.failures import named, reasons_for
 from tests.test_deliveries import emit, free_port
 
 EVENTS = ["wallet.created"]
@@ -120,8 +121,8 @@ def test_check_refuses_a_misused_adopt_secret_naming_it(
     engine: ProviderServer, program: dict[str, Any], words: str
 ) -> None:
     checked = engine.check({"url": "https://r.example/dfns", "events": EVENTS, **program})
-    failures = [f for f in checked.failures if f[0] == "adopt_secret"]
-    assert failures and words in failures[0][1], checked.failures
+    failures = reasons_for("adopt_secret", checked.failures)
+    assert failures and words in failures[0], checked.failures
     assert "whsec-x" not in str(checked.failures)
 
 
@@ -237,9 +238,9 @@ def test_track_deliveries_must_be_a_boolean(engine: ProviderServer) -> None:
     checked = engine.check(
         {"url": "https://r.example", "events": EVENTS, "track_deliveries": "yes"}
     )
-    assert [f[0] for f in checked.failures] == ["track_deliveries"]
+    assert named(checked.failures) == ["track_deliveries"]
     checked = engine.check({"url": "https://r.example", "events": EVENTS, "failed_deliveries": 0})
-    assert [f[0] for f in checked.failures] == ["failed_deliveries"]
+    assert named(checked.failures) == ["failed_deliveries"]
 
 
 def test_the_24_hour_window_goes_by_dfns_event_dates() -> None:
@@ -327,7 +328,7 @@ def test_rolling_the_secret_of_a_still_adopted_webhook_is_refused_at_check(
     replacement_id, _ = engine.create(engine.check({**adopted, "secret_version": "2"}).inputs)
     assert replacement_id == first_id == existing["id"]
     checked = engine.check({**adopted, "secret_version": "2"}, olds=olds)
-    assert [f[0] for f in checked.failures] == ["adopt_webhook_id"]
+    assert named(checked.failures) == ["adopt_webhook_id"]
     assert "remove adopt_webhook_id" in checked.failures[0][1]
     # The documented way: drop adopt_webhook_id in the same change.
     roll = {k: v for k, v in adopted.items() if k != "adopt_webhook_id"}

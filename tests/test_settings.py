@@ -71,7 +71,7 @@ def test_key_file_and_passphrase(tmp_path: Path) -> None:
         ({"dfns:apiUrl": "http://api.dfns.io"}, "dfns:apiUrl", "plain http is refused"),
         ({"dfns:apiUrl": "api.dfns.io"}, "dfns:apiUrl", "not an http(s) URL"),
         ({"dfns:readTimeout": "soon"}, "dfns:readTimeout", "not a number"),
-        ({"dfns:maxAttempts": "0"}, "dfns:maxAttempts", "greater than 0"),
+        ({"dfns:maxAttempts": "0"}, "dfns:maxAttempts", "at least 1"),
     ],
 )
 def test_bad_settings_name_themselves(

@@ -29,8 +29,31 @@ class DeliveryVerificationError(Exception):
     """A delivery failed verification; the message says which check failed."""
 
 
-def _as_bytes(body: bytes | str) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else body
+Body: TypeAlias = bytes | bytearray | memoryview | str
+
+
+def _as_bytes(body: object) -> bytes:
+    """The raw body: text as UTF-8, any bytes-like object (a framework's memoryview or
+    bytearray) as its bytes."""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    raise DeliveryVerificationError(
+        f"the body must be the raw request body (bytes or text), got {type(body).__name__}"
+    )
+
+
+def _header_text(header: object) -> str:
+    """The signature header as text: frameworks hand headers over as str or bytes."""
+    if isinstance(header, bytes | bytearray | memoryview):
+        # Non-ASCII bytes become U+FFFD, which the format check then refuses.
+        return bytes(header).decode("ascii", "replace")
+    if isinstance(header, str):
+        return header
+    raise DeliveryVerificationError(
+        f"the {SIGNATURE_HEADER} header must be text or bytes, got {type(header).__name__}"
+    )
 
 
 def _key(secret: object) -> bytes:
@@ -67,29 +90,30 @@ def _keys(secret: Secrets) -> list[bytes]:
 
 
 def _check_tolerance(tolerance: Any) -> float:
-    """A negative or NaN tolerance would silently turn replay protection off: refuse it."""
+    """A negative, NaN or infinite tolerance would silently turn replay protection off
+    (every timestamp is within an infinite tolerance): refuse it."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
         raise ValueError(
             f"tolerance must be a number of seconds (0 turns the freshness check off), "
             f"got {type(tolerance).__name__}"
         )
-    if math.isnan(tolerance) or tolerance < 0:
+    if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(
-            f"tolerance must be 0 or more seconds (0 turns the freshness check off), "
-            f"got {tolerance!r}"
+            f"tolerance must be a finite number of seconds, 0 or more (0 turns the "
+            f"freshness check off), got {tolerance!r}"
         )
     return float(tolerance)
 
 
-def sign_delivery(body: bytes | str, secret: Secret) -> str:
+def sign_delivery(body: Body, secret: Secret) -> str:
     """The header value Dfns would send for `body`: for tests, fixtures and emulators."""
     digest = hmac.new(_key(secret), _as_bytes(body), hashlib.sha256).hexdigest()
     return _PREFIX + digest
 
 
 def verify_delivery(
-    body: bytes | str,
-    signature_header: str | None,
+    body: Body,
+    signature_header: str | bytes | None,
     secret: Secrets,
     tolerance: float = 300,
     now: float | None = None,
@@ -101,14 +125,17 @@ def verify_delivery(
     the time taken does not tell which one matched, or how far a forgery got.
     `body` must be the raw request body, byte for byte: re-serialised JSON will not match.
     `tolerance` (seconds, Dfns suggests 5 minutes) bounds how far `timestampSent` may
-    be from now; 0 skips the freshness check (not recommended); a negative or NaN
-    value raises ValueError.
+    be from now; 0 skips the freshness check (not recommended); a negative, NaN or
+    infinite value raises ValueError. `body` may be bytes, any bytes-like object or
+    text; the header text or bytes.
     """
     tolerance = _check_tolerance(tolerance)
     keys = _keys(secret)
-    if not signature_header:
+    if signature_header is None:
         raise DeliveryVerificationError(f"missing {SIGNATURE_HEADER} header")
-    header = signature_header.strip()
+    header = _header_text(signature_header).strip()
+    if not header:
+        raise DeliveryVerificationError(f"missing {SIGNATURE_HEADER} header")
     digits = header[len(_PREFIX) :]
     if (
         not header.startswith(_PREFIX)

@@ -4,12 +4,15 @@ The catalogue is the subscribable enum of the newest official SDK, PyPI `dfns-sd
 1.0.4 (dfns_sdk/generated/webhooks/types.py, CreateWebhookRequest.events: 47 kinds plus
 "*"); npm `@dfns/sdk` 0.8.21 lists 32 of them. Dfns adds kinds every few months. A kind
 missing from this catalogue is therefore not an error by itself (check warns, and Dfns
-decides): only a near miss of a known kind (a likely typo) is.
+decides): only a near miss of a known kind (a likely typo) is. A new kind that happens to
+be a near miss (`wallet.deleted` beside `wallet.created`) is let through by naming it in
+the dfns:extraEventKinds setting: kinds listed there count as known.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 
 ALL_EVENTS = "*"
 
@@ -75,13 +78,14 @@ KNOWN_KINDS: frozenset[str] = frozenset(EVENT_KINDS)
 _TYPO_CUTOFF = 0.85
 
 
-def is_known(kind: str) -> bool:
-    return kind == ALL_EVENTS or kind in KNOWN_KINDS
+def is_known(kind: str, extra: Collection[str] = ()) -> bool:
+    """In the catalogue, "*", or one of `extra` (the kinds of dfns:extraEventKinds)."""
+    return kind == ALL_EVENTS or kind in KNOWN_KINDS or kind in extra
 
 
-def closest_known(kind: str) -> str | None:
+def closest_known(kind: str, extra: Collection[str] = ()) -> str | None:
     """The known kind this unknown one most likely misspells, or None."""
-    if is_known(kind):
+    if is_known(kind, extra):
         return None
     matches = difflib.get_close_matches(kind, sorted(KNOWN_KINDS), n=1, cutoff=_TYPO_CUTOFF)
     if matches:

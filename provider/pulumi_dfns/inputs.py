@@ -3,10 +3,16 @@
 `check_inputs` collects EVERY problem at once, each naming its property, so one
 `pulumi preview` shows the user all there is to fix. Values not yet known at preview
 (Pulumi `Unknown`s) are passed through untouched: they are checked when known.
+
+No reason shows the value it is about where that value may be a secret (a url, the
+adopted secret, a webhook id that may be a secret pasted in the wrong place), and
+`reported` keeps the engine from printing it (see there).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +20,6 @@ from urllib.parse import urlsplit
 from pulumi.output import Unknown
 
 from .events import ALL_EVENTS, closest_known, is_known
-from .redact import shown_url
 
 URL = "url"
 EVENTS = "events"
@@ -110,6 +115,9 @@ def holds_unknown(value: Any) -> bool:
 
 @dataclass
 class Checked:
+    """Normalised inputs, and failures as (property, reason): each reason reads as a
+    sentence after the property's name ("url" + " must be a string, got int")."""
+
     inputs: dict[str, Any]
     failures: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -118,38 +126,61 @@ class Checked:
         self.failures.append((prop, reason))
 
 
-def check_inputs(news: dict[str, Any]) -> Checked:
-    """Normalise and validate a DfnsWebhook's inputs (the `__provider` key excluded)."""
+def reported(prop: str, reason: str) -> tuple[str, str]:
+    """The (property, reason) a CheckFailure carries to the engine for an input failure.
+
+    The engine prints the failing property's VALUE beside the reason, secret or not
+    (pulumi/pulumi pkg/resource/deploy/step_generator.go, issueCheckFailures:
+    `GetResourcePropertyInvalidValueError(...), failure.Property, inputs[failure.Property]`,
+    and a secret PropertyValue formats with %v as `{&{{value}}}`), and the provider
+    cannot tell which inputs were secrets: the dynamic provider does not accept secrets,
+    so the engine sends them as plain values. With an empty property the engine uses
+    `GetResourceInvalidError(urn), new.Type, urn.Name(), failure.Reason` instead, which
+    prints no value: so every input failure goes that way, its reason starting with the
+    property's name. (Read at pulumi/pulumi commit 00285a9b6248.)
+    """
+    if reason.startswith(f"{prop}["):  # "events[1] ..." names its property already
+        return "", reason
+    return "", f"{prop} {reason}"
+
+
+def check_inputs(news: dict[str, Any], extra_kinds: Collection[str] = ()) -> Checked:
+    """Normalise and validate a DfnsWebhook's inputs (the `__provider` key excluded).
+
+    `extra_kinds` are event kinds to take as known (the dfns:extraEventKinds setting).
+    """
     checked = Checked(inputs={})
     for name in sorted(set(news) - set(OUTPUTS)):
-        checked.fail(name, f"unknown property '{name}'; DfnsWebhook takes: {', '.join(INPUTS)}")
+        checked.fail(name, f"is an unknown property; DfnsWebhook takes: {', '.join(INPUTS)}")
     for name in SET_BY_PROVIDER:
         if news.get(name) is not None and not is_unknown(news.get(name)):
-            checked.fail(name, f"'{name}' is set by Dfns and cannot be given as an input")
+            checked.fail(name, "is set by Dfns and cannot be given as an input")
     inputs = checked.inputs
     for name in INPUTS:
         value = news.get(name)
         if value is not None:
             inputs[name] = value
     _check_url(checked)
-    _check_events(checked)
+    _check_events(checked, frozenset(extra_kinds))
     _check_description(checked)
     _check_status(checked)
     _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
     _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
     adopt = checked.inputs.get(ADOPT_WEBHOOK_ID)
     if isinstance(adopt, str) and adopt.strip() and not adopt.startswith("wh-"):
-        checked.fail(ADOPT_WEBHOOK_ID, f"{adopt!r} is not a Dfns webhook id (wh-...)")
+        # Not echoed: a value in the wrong place may be a secret pasted there.
+        checked.fail(ADOPT_WEBHOOK_ID, "is not a Dfns webhook id: a webhook id starts with 'wh-'")
     for flag in (VERIFY_WITH_PING, TRACK_DELIVERIES):
         value = inputs.get(flag)
         if value is not None and not is_unknown(value) and not isinstance(value, bool):
-            checked.fail(flag, f"must be true or false, got {value!r}")
+            checked.fail(flag, f"must be true or false, got {_echo(value)}")
     _check_adopt_secret(checked)
     return checked
 
 
 def _check_adopt_secret(checked: Checked) -> None:
-    """adopt_secret is a secret: no message here ever shows its value."""
+    """adopt_secret is a secret: no reason here shows its value, and `reported` keeps the
+    engine from printing it beside the reason."""
     value = checked.inputs.get(ADOPT_SECRET)
     if value is None or is_unknown(value):
         return
@@ -173,7 +204,7 @@ def _check_adopt_secret(checked: Checked) -> None:
 def _check_url(checked: Checked) -> None:
     url = checked.inputs.get(URL)
     if url is None:
-        checked.fail(URL, "required: the https URL Dfns should POST events to")
+        checked.fail(URL, "is required: the https URL Dfns should POST events to")
         return
     if is_unknown(url):
         return
@@ -181,11 +212,12 @@ def _check_url(checked: Checked) -> None:
         checked.fail(URL, f"must be a string, got {type(url).__name__}")
         return
     stripped = url.strip()
+    # No reason shows the url: it may be a Pulumi secret (a path or query holding a
+    # token), which reaches the provider as plain text. Each says what is wrong instead.
     if len(stripped) > URL_MAX:
         checked.fail(
             URL,
-            f"{shown_url(stripped)} is {len(stripped)} characters; at most {URL_MAX} are "
-            "accepted (assumed Dfns limit)",
+            f"is {len(stripped)} characters; at most {URL_MAX} are accepted (assumed Dfns limit)",
         )
         return
     example = "e.g. https://hooks.example.com/dfns"
@@ -193,20 +225,43 @@ def _check_url(checked: Checked) -> None:
         parts = urlsplit(stripped)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number 0-65535
-    except ValueError as exc:
+    except ValueError:
         # urlsplit refuses a malformed IPv6 host ("https://[::1/x"), .port a bad port.
-        checked.fail(URL, f"{shown_url(url)} is not a valid URL ({exc}); {example}")
+        # The exception's text is not shown: it quotes the url's parts.
+        checked.fail(
+            URL,
+            f"is not a valid URL: its host or port cannot be read (a port is 0-65535); {example}",
+        )
         return
-    if parts.scheme not in ("http", "https") or not host or " " in stripped:
-        checked.fail(URL, f"{shown_url(url)} is not an absolute http(s) URL with a host, {example}")
+    problem = _url_problem(stripped, parts.scheme, host)
+    if problem:
+        checked.fail(URL, f"is not an absolute http(s) URL with a host: {problem}; {example}")
         return
     checked.inputs[URL] = stripped
 
 
-def _check_events(checked: Checked) -> None:
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
+
+
+def _url_problem(url: str, scheme: str, host: str | None) -> str | None:
+    """What is wrong with a url, in words that do not repeat it (None: nothing)."""
+    if not scheme or "://" not in url:
+        return "it has no scheme (it must start with https://)"
+    if scheme not in ("http", "https"):
+        # A scheme is a short word of letters: showing it shows no secret.
+        shown = f"'{scheme}'" if _SCHEME.fullmatch(scheme) else "not http or https"
+        return f"its scheme is {shown}; use https"
+    if not host:
+        return "it has no host"
+    if any(c.isspace() for c in url):
+        return "it holds a space or other whitespace"
+    return None
+
+
+def _check_events(checked: Checked, extra_kinds: frozenset[str]) -> None:
     events = checked.inputs.get(EVENTS)
     if events is None:
-        checked.fail(EVENTS, f"required: at least one event kind, or '{ALL_EVENTS}' for all")
+        checked.fail(EVENTS, f"is required: at least one event kind, or '{ALL_EVENTS}' for all")
         return
     if is_unknown(events):
         return
@@ -226,17 +281,19 @@ def _check_events(checked: Checked) -> None:
         if not kind.strip():
             problems.append(f"events[{index}] is blank; name an event kind, or '{ALL_EVENTS}'")
             continue
-        if is_known(kind):
+        if is_known(kind, extra_kinds):
             continue
-        near = closest_known(kind)
+        near = closest_known(kind, extra_kinds)
         if near is not None:
             problems.append(
-                f"events[{index}] '{kind}' is not a Dfns event kind; did you mean '{near}'?"
+                f"events[{index}] '{kind}' is not a Dfns event kind; did you mean '{near}'? "
+                f"(if Dfns added '{kind}' since, list it in dfns:extraEventKinds)"
             )
         else:
             checked.warnings.append(
                 f"events[{index}] '{kind}' is not in pulumi-dfns's catalogue of Dfns event kinds; "
-                "passing it on in case Dfns added it since (Dfns will refuse it if not)"
+                "passing it on in case Dfns added it since (Dfns will refuse it if not; "
+                "list it in dfns:extraEventKinds to silence this warning)"
             )
     for problem in problems:
         checked.fail(EVENTS, problem)
@@ -271,7 +328,21 @@ def _check_status(checked: Checked) -> None:
     if is_unknown(status):
         return
     if status not in STATUSES:
-        checked.fail(STATUS, f"{status!r} is not one of {' or '.join(STATUSES)}")
+        checked.fail(STATUS, f"must be {' or '.join(STATUSES)}, got {_echo(status)}")
+
+
+# Longest text a reason repeats: "yes", "enabled", "On" are worth showing; a longer
+# value in the wrong place may be a secret pasted there.
+ECHO_MAX = 12
+
+
+def _echo(value: Any) -> str:
+    """A refused value as a reason may show it: numbers and short words, else its type."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str) and len(value) <= ECHO_MAX and value.isprintable():
+        return repr(value)
+    return f"a {type(value).__name__}" if not isinstance(value, str) else "other text"
 
 
 def _not_text(value: Any) -> str:

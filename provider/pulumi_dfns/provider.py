@@ -53,6 +53,7 @@ from .inputs import (
     check_inputs,
     holds_unknown,
     is_unknown,
+    reported,
 )
 from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
 from .redact import shown_text
@@ -133,17 +134,22 @@ class DfnsWebhookProvider(ResourceProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = {k: _plain(v) for k, v in news.items() if k != PROVIDER_KEY}
-        checked = check_inputs(props)
+        settings: ClientSettings | None = getattr(self, "_settings", None)
+        extra_kinds = settings.extra_event_kinds if settings is not None else frozenset()
+        checked = check_inputs(props, extra_kinds)
         for warning in checked.warnings:
             _warn(warning)
-        failures = [CheckFailure(prop, reason) for prop, reason in checked.failures]
+        # Input failures name their property in the reason, not in the failure's
+        # property: the engine would print the value beside it (see `reported`).
+        failures = [CheckFailure(*reported(prop, reason)) for prop, reason in checked.failures]
         error = getattr(self, "_settings_error", None)
         if error is not None:
+            # A setting is not an input: the engine finds no value to print for it.
             failures.append(CheckFailure(error.setting, error.reason))
         inputs = checked.inputs
         rolled = _rolls_an_adopted_webhook(olds, inputs)
         if rolled:
-            failures.append(CheckFailure(ADOPT_WEBHOOK_ID, rolled))
+            failures.append(CheckFailure("", f"{ADOPT_WEBHOOK_ID}: {rolled}"))
         if inputs.get(ADOPT_SECRET) is not None:
             # The engine also keeps the program's secret bit on inputs returned by a
             # provider that does not accept secrets (pkg/resource/plugin/provider_plugin.go,

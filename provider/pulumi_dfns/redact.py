@@ -1,8 +1,9 @@
 """What of a webhook url a person may read: no credentials, and never all of a long one.
 
 A receiver url can carry credentials (`https://user:pass@host/`, `?token=...`). Errors
-and warnings end up in CI logs, so every url the provider shows goes through
-`shown_url`: userinfo and query values become `***`, and a long url is cut.
+and warnings end up in CI logs, so every url the provider (and the audit) shows goes
+through `shown_url`, the one redaction of the package: userinfo and query values become
+`***`, and a long url is cut.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ def shown_url(url: object) -> str:
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest = "", text
+    # A password may hold `/` (`ops:Zm9v/YmFy@host`), so the first `/` does not end the
+    # userinfo: everything from `://` to the last `@` before the first `?` or `#` is
+    # hidden (an `@` in a path hides the host too: too much hidden, never too little).
+    query_start = min((i for i in (rest.find(c) for c in "?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, query_start)
+    hidden = ""
+    if at >= 0:
+        hidden, rest = f"{HIDDEN}@", rest[at + 1 :]
     authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, tail = rest[:authority_end], rest[authority_end:]
-    if "@" in authority:
-        authority = f"{HIDDEN}@{authority.rpartition('@')[2]}"
+    authority, tail = hidden + rest[:authority_end], rest[authority_end:]
     path, qmark, query = tail.partition("?")
     fragment = ""
     if "#" in query:
@@ -45,7 +52,8 @@ def shown_url(url: object) -> str:
     return shown
 
 
-_URL_IN_TEXT = re.compile(r"""(?i)\bhttps?://[^\s"'<>]+""")
+# Any scheme (`ftp://user:pass@host`, `amqp://...`), not only http(s).
+_URL_IN_TEXT = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+""")
 TEXT_MAX = 500
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,15 @@ DEFAULT_API_URL = "https://api.dfns.io"
 MAX_TIMEOUT = 600.0
 MAX_RETRY_TIMEOUT = 3600.0
 MAX_ATTEMPTS_LIMIT = 10
+# Lower bounds: below them a value is a typo (`1e-9`) that makes every call time out or
+# never retry, far from the setting. 0.1 s is less than any TLS handshake to Dfns takes.
+MIN_TIMEOUT = 0.1
+MIN_RETRY_TIMEOUT = 0.1
+# A number as a person writes one: digits, one optional point, an optional exponent.
+# Python's float() also reads "1_0" as 10, non-ASCII digits, "inf" and "nan": refused.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A Dfns event kind: lowercase words joined by dots (`wallet.transfer.confirmed`).
+_EVENT_KIND = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,8 @@ CONNECT_TIMEOUT = Setting("connectTimeout", "DFNS_CONNECT_TIMEOUT")
 READ_TIMEOUT = Setting("readTimeout", "DFNS_READ_TIMEOUT")
 MAX_ATTEMPTS = Setting("maxAttempts", "DFNS_MAX_ATTEMPTS")
 RETRY_TIMEOUT = Setting("retryTimeout", "DFNS_RETRY_TIMEOUT")
+# Event kinds Dfns added after pulumi-dfns's catalogue: taken as known by check.
+EXTRA_EVENT_KINDS = Setting("extraEventKinds", "DFNS_EXTRA_EVENT_KINDS")
 
 ALL_SETTINGS = (
     API_URL,
@@ -65,6 +77,7 @@ ALL_SETTINGS = (
     READ_TIMEOUT,
     MAX_ATTEMPTS,
     RETRY_TIMEOUT,
+    EXTRA_EVENT_KINDS,
 )
 
 
@@ -81,6 +94,8 @@ class ClientSettings:
     # time one call may spend retrying.
     max_attempts: int = 4
     retry_timeout: float = 60.0
+    # Event kinds check takes as known besides the catalogue (dfns:extraEventKinds).
+    extra_event_kinds: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", check_api_url(self.api_url))
@@ -125,18 +140,23 @@ def check_api_url(url: str, setting: str = API_URL.config_key) -> str:
     (requests would send it as HTTP Basic in place of the bearer token). The URL is
     echoed only with userinfo hidden.
     """
-    shown = shown_url(url.strip())
+    # A value that fails the format check is not shown: it may be a token pasted in
+    # the wrong place. Nor is urlsplit's exception text: it quotes the url's parts.
+    example = f"use one such as {DEFAULT_API_URL}"
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
         port = parts.port
-    except ValueError as exc:
+    except ValueError:
         raise DfnsSettingsError(
-            setting, f"{shown} is not a valid URL ({exc}); use one such as {DEFAULT_API_URL}"
+            setting, f"is not a valid URL: its host or port cannot be read; {example}"
         ) from None
     if parts.scheme not in ("http", "https") or not host:
-        raise DfnsSettingsError(setting, f"{shown} is not an http(s) URL such as {DEFAULT_API_URL}")
-    if "@" in parts.netloc:
+        raise DfnsSettingsError(setting, f"is not an http(s) URL with a host; {example}")
+    shown = shown_url(url.strip())
+    # An `@` anywhere before the query ends a userinfo for some url parsers, even after
+    # a `/` (`https://ops:123/x@api.dfns.io`): no Dfns API url holds one.
+    if "@" in re.split(r"[?#]", url, maxsplit=1)[0]:
         raise DfnsSettingsError(
             setting,
             f"{shown} carries a user name or password; remove it: Dfns is called with the "
@@ -169,22 +189,47 @@ def _number(
     config: Mapping[str, object],
     env: Mapping[str, str],
     default: float,
+    least: float,
     most: float,
 ) -> float:
     text = _lookup(setting, config, env)
     if text is None:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise DfnsSettingsError(setting.config_key, f"{text!r} is not a number") from None
-    if not math.isfinite(value):
+    if not _NUMBER.fullmatch(text.strip()):
+        # Not echoed: a value that is not a number may be a secret pasted in the wrong place.
+        what = "a finite number" if text.strip().lower().lstrip("+-") in _NON_FINITE else "a number"
+        raise DfnsSettingsError(
+            setting.config_key,
+            f"is not {what} written with digits (such as 30 or 2.5, without `_` or spaces)",
+        )
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
         raise DfnsSettingsError(setting.config_key, f"must be a finite number, got {text}")
-    if value <= 0:
-        raise DfnsSettingsError(setting.config_key, f"must be greater than 0, got {text}")
+    if value < least:
+        raise DfnsSettingsError(setting.config_key, f"must be at least {least:g}, got {text}")
     if value > most:
         raise DfnsSettingsError(setting.config_key, f"must be at most {most:g}, got {text}")
     return value
+
+
+_NON_FINITE = ("inf", "infinity", "nan")
+
+
+def parse_event_kinds(
+    text: str | None, setting: str = EXTRA_EVENT_KINDS.config_key
+) -> frozenset[str]:
+    """The kinds of a comma-separated list (dfns:extraEventKinds); blanks are skipped."""
+    if text is None:
+        return frozenset()
+    kinds = [k.strip() for k in text.split(",")]
+    for position, kind in enumerate(kinds, 1):
+        if kind and not _EVENT_KIND.fullmatch(kind):
+            raise DfnsSettingsError(
+                setting,
+                f"entry {position} is not an event kind: a kind is lowercase words joined by "
+                "dots, such as wallet.created; separate kinds with commas",
+            )
+    return frozenset(k for k in kinds if k)
 
 
 def _required(setting: Setting, config: Mapping[str, object], env: Mapping[str, str]) -> str:
@@ -217,23 +262,33 @@ def load_settings(
                 "(a PEM file path)",
             )
         key_setting = PRIVATE_KEY_FILE.config_key
+        # The value is never echoed: a private key given here by mistake is PEM text.
+        if "-----BEGIN" in key_file or "\n" in key_file or "\r" in key_file:
+            raise DfnsSettingsError(
+                key_setting,
+                "holds PEM text, not a path: give the key itself with "
+                f"{PRIVATE_KEY.how_to_set()}, and unset {key_setting} (it takes a file's path)",
+            )
         try:
             pem = Path(key_file).expanduser().read_text()
         except OSError as exc:
             raise DfnsSettingsError(
-                key_setting, f"cannot read {key_file}: {exc.strerror or exc}"
+                key_setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
             ) from None
     passphrase = _lookup(PRIVATE_KEY_PASSPHRASE, config, env)
     key = load_private_key(pem, passphrase, setting=key_setting)
-    attempts = _number(MAX_ATTEMPTS, config, env, 4, MAX_ATTEMPTS_LIMIT)
+    attempts = _number(MAX_ATTEMPTS, config, env, 4, 1, MAX_ATTEMPTS_LIMIT)
     if attempts != int(attempts):
         raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
     return ClientSettings(
         api_url=api_url,
         auth_token=token,
         credential=Credential(credential_id, key),
-        connect_timeout=_number(CONNECT_TIMEOUT, config, env, 5.0, MAX_TIMEOUT),
-        read_timeout=_number(READ_TIMEOUT, config, env, 30.0, MAX_TIMEOUT),
+        connect_timeout=_number(CONNECT_TIMEOUT, config, env, 5.0, MIN_TIMEOUT, MAX_TIMEOUT),
+        read_timeout=_number(READ_TIMEOUT, config, env, 30.0, MIN_TIMEOUT, MAX_TIMEOUT),
         max_attempts=int(attempts),
-        retry_timeout=_number(RETRY_TIMEOUT, config, env, 60.0, MAX_RETRY_TIMEOUT),
+        retry_timeout=_number(
+            RETRY_TIMEOUT, config, env, 60.0, MIN_RETRY_TIMEOUT, MAX_RETRY_TIMEOUT
+        ),
+        extra_event_kinds=parse_event_kinds(_lookup(EXTRA_EVENT_KINDS, config, env)),
     )
