@@ -244,11 +244,12 @@ def test_audit_exits_2_naming_why_for_unusable_files_and_settings(
         config.write_bytes('{"dfns:description": "caf\u00e9"}'.encode("latin-1"))
         args = ["--config", str(config)]
     elif setup.startswith(("resources", "operations", "resource-")):
-        deployment: dict[str, Any] = {
+        deployments: dict[str, dict[str, Any]] = {
             "resources-object": {"resources": {"a": 1}},
             "operations-object": {"resources": [], "pending_operations": {"a": 1}},
             "resource-number": {"resources": [5]},
-        }[setup]
+        }
+        deployment = deployments[setup]
         state = tmp_path / "state.json"
         state.write_text(json.dumps({"deployment": deployment}))
         args = ["--state", str(state)]
