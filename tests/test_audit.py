@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,31 @@ def test_a_refused_token_gets_the_audit_s_advice_not_the_provider_s(
     assert result.returncode == 2
     assert "HTTP 401" in result.stderr and "DFNS_AUTH_TOKEN" in result.stderr
     assert "pulumi refresh" not in result.stderr and "pulumi destroy" not in result.stderr
+
+
+def test_awaiting_retry_gates_the_removal_of_an_old_webhook(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Step 3 of the rotation: the old webhook goes only when none of its failed
+    deliveries waits for a retry (Dfns does not retry a deleted webhook's)."""
+    client = emulator.client()
+    waiting = client.create_webhook(f"http://127.0.0.1:{free_port()}/dfns", EVENTS)
+    emit(emulator, "wallet.created", timeScale=1000)  # failed; its retry is far away
+    state = export(tmp_path / "dev.json", "dev", {"old": waiting["id"]})
+    result = audit(emulator, "--state", str(state), "--awaiting-retry", waiting["id"], "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["awaitingRetry"][waiting["id"]]) == 1
+    assert any("will still retry: do not delete" in f for f in report["findings"])
+    # Every attempt made (5, all failed): nothing waits any more, nothing can be lost.
+    client.delete_webhook(waiting["id"])
+    spent = client.create_webhook(f"http://127.0.0.1:{free_port()}/dfns", EVENTS)
+    emit(emulator, "wallet.created", timeScale=0.0001)
+    deadline = time.monotonic() + 30
+    while len(client.list_webhook_events(spent["id"])) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    state = export(tmp_path / "dev.json", "dev", {"old": spent["id"]})
+    result = audit(emulator, "--state", str(state), "--awaiting-retry", spent["id"], "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["awaitingRetry"] == {spent["id"]: []}

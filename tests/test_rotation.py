@@ -368,3 +368,16 @@ def test_an_in_place_roll_refuses_deliveries_the_rotation_would_not(
         emitter.stop()
         receiver.stop()
         engine.close()
+
+
+def test_awaiting_retry_follows_each_delivery_to_its_newest_attempt() -> None:
+    def event(id_: str, attempt: int, failed: bool, first: str | None = None) -> dict[str, Any]:
+        return {"id": id_, "deliveryAttempt": attempt, "deliveryFailed": failed, "retryOf": first}
+
+    recovered = [event("a1", 1, True), event("a2", 2, False, "a1")]
+    waiting = [event("b1", 1, True), event("b2", 2, True, "b1")]
+    spent = [event(f"c{n}", n, True, None if n == 1 else "c1") for n in range(1, 6)]
+    fine = [event("d1", 1, False)]
+    # Listed in any order (Dfns's order is not documented).
+    events = list(reversed(recovered + waiting + spent + fine))
+    assert awaiting_retry(events) == ["b1"]

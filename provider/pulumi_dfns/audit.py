@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from .errors import DfnsError, DfnsForbiddenError, DfnsSettingsError, DfnsUnauthorizedError
-from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, summarise
+from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, awaiting_retry, summarise
 from .redact import shown_url
 from .settings import (
     API_URL,
@@ -399,6 +399,14 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         default=DEFAULT_MAX_WEBHOOKS,
         help="the organisation's webhook limit (Dfns default: 5)",
     )
+    parser.add_argument(
+        "--awaiting-retry",
+        metavar="WEBHOOK_ID",
+        action="append",
+        default=[],
+        help="also read this webhook's events and report failed deliveries Dfns will "
+        "still retry: a finding, since deleting it now would lose them (repeatable)",
+    )
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
     try:
@@ -440,9 +448,26 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     client = DfnsClient(settings)
     try:
         rows, missing = run_audit(client, states)
+        held = {row["id"] for row in rows}
+        # Every page of its events (Dfns keeps 31 days): asked for per webhook only.
+        waiting = {
+            webhook_id: awaiting_retry(client.list_webhook_events(webhook_id))
+            for webhook_id in args.awaiting_retry
+            if webhook_id in held
+        }
     finally:
         client.close()
     findings = _findings(rows, missing)
+    for webhook_id in args.awaiting_retry:
+        if webhook_id not in held:
+            findings.append(f"{webhook_id} (--awaiting-retry) is not held by Dfns")
+        elif waiting[webhook_id]:
+            findings.append(
+                f"{webhook_id} has {len(waiting[webhook_id])} failed deliveries that Dfns "
+                "will still retry: do not delete or disable it yet (Dfns does not retry a "
+                "deleted webhook's deliveries; its last retry comes about a day after the "
+                "first attempt)"
+            )
     pairs = _rotation_pairs(rows)
     free = max(0, args.max_webhooks - len(rows))
     if args.json:
@@ -453,6 +478,7 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             "limit": args.max_webhooks,
             "freeSlots": free,
             "rotationPairs": [list(pair) for pair in pairs],
+            "awaitingRetry": waiting,
             "findings": findings,
             "ok": not findings,
         }
