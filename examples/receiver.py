@@ -17,8 +17,12 @@ Where the secrets come from:
   secrets can be added and removed without a restart (write it atomically: a new file
   renamed over the old one).
 
+- `--unavailable-file FILE`: while FILE exists, every delivery is answered 503 (Dfns
+  counts it as failed and retries it later): a consumer down for maintenance.
+
 Answers 200 to a verified delivery (Dfns counts anything else as a failure and retries)
-and 401 to one that fails verification. Dfns's test ping is answered 200 even when it
+and 401 to one that fails verification; 400 to a request without a usable
+Content-Length, 413 to a body above 1 MiB. Dfns's test ping is answered 200 even when it
 cannot be verified (a brand-new webhook pings before its secret can reach the
 receiver); it carries no data and nothing is done with it.
 """
@@ -39,6 +43,8 @@ from pulumi_dfns import DeliveryVerificationError, verify_delivery
 from pulumi_dfns.delivery import SIGNATURE_HEADER
 
 PING_KIND = "webhook.ping"
+# Far above any Dfns event; a larger body is refused before it is read.
+MAX_BODY = 1024 * 1024
 # Deliveries are handled on several threads: one line per delivery, never interleaved.
 _PRINT_LOCK = threading.Lock()
 
@@ -94,13 +100,39 @@ def handle_event(event: dict[str, Any]) -> None:
     say(f"accepted {event['kind']} {event['id']} attempt {event.get('deliveryAttempt')}{retry}")
 
 
-def make_handler(secrets: SecretSource, tolerance: float) -> type[BaseHTTPRequestHandler]:
+def body_length(header: str | None) -> int | None:
+    """The Content-Length to read, or None when it is missing, not a plain decimal
+    number, or negative (a negative one would block the read until the peer closes)."""
+    text = (header or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def make_handler(
+    secrets: SecretSource, tolerance: float, unavailable: Path | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Receiver(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             """One line per delivery is printed below; no access log."""
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = body_length(self.headers.get("Content-Length"))
+            if length is None:
+                say("refused: no usable Content-Length")
+                self.close_connection = True
+                self._answer(400, b"Content-Length: a number of bytes is required")
+                return
+            if length > MAX_BODY:
+                say(f"refused: body of {length} bytes is above {MAX_BODY}")
+                self.close_connection = True
+                self._answer(413, b"body too large")
+                return
+            body = self.rfile.read(length)
+            if unavailable is not None and unavailable.exists():
+                say("unavailable: answered 503 (Dfns retries it)")
+                self._answer(503, b"unavailable")
+                return
             try:
                 event = verify_delivery(
                     body,
@@ -159,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         "--secrets-file", type=Path, help="file of secrets, re-read when it changes"
     )
     parser.add_argument("--tolerance", type=_seconds, default=300, help="seconds (Dfns: 5 min)")
+    parser.add_argument(
+        "--unavailable-file",
+        type=Path,
+        help="while this file exists, answer 503 to every delivery (Dfns retries them)",
+    )
     args = parser.parse_args(argv)
     names = args.secret_env or list(DEFAULT_SECRET_ENVS)
     fixed = [s for name in names for s in split_secrets(os.environ.get(name, ""))]
@@ -170,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(source, args.tolerance))
+    server = ThreadingHTTPServer(
+        (args.host, args.port), make_handler(source, args.tolerance, args.unavailable_file)
+    )
     print(
         f"receiver ready at http://{args.host}:{server.server_address[1]} "
         f"({len(source.current())} secret(s))",

@@ -5,7 +5,9 @@ DfnsWebhook.get (a read-only lookup)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pulumi
@@ -373,3 +375,99 @@ def test_adopt_secret_is_never_visible_nor_sent_to_dfns(
     assert "[secret]" in everything and webhook_id in everything
     sent = [field for e in emulator.requests_log() for field in e.get("bodyFields") or []]
     assert "adopt_secret" not in sent and "secret" not in sent
+
+
+# -- fixes from the review of issue 12 ----------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["track_deliveries", "adopt_secret"])
+def test_a_recorded_only_change_sends_no_ping(
+    engine: ProviderServer, emulator: EmulatorProcess, change: str
+) -> None:
+    """verify_with_ping stays on while its receiver is down; toggling track_deliveries or
+    correcting adopt_secret changes nothing Dfns holds: no request, so no (failing) ping."""
+    existing = emulator.client().create_webhook(dead_url(), EVENTS)
+    program = {
+        "url": existing["url"],
+        "events": EVENTS,
+        "adopt_webhook_id": existing["id"],
+    }
+    webhook_id, outs = engine.create(engine.check(program).inputs)
+    # As recorded by an earlier `up` while the receiver answered its ping.
+    olds = {**outs, "verify_with_ping": True}
+    extra = (
+        {"track_deliveries": True}
+        if change == "track_deliveries"
+        else {"adopt_secret": existing["secret"]}
+    )
+    news = engine.check({**program, "verify_with_ping": True, **extra}).inputs
+    assert engine.diff(webhook_id, plaintext(olds), news).changes == DIFF_SOME
+    emulator.clear_log()
+    new_outs = engine.update(webhook_id, olds, news)
+    assert calls(emulator) == []
+    assert new_outs["verify_with_ping"] is True
+
+
+def test_a_failed_health_read_leaves_the_refresh_and_the_outputs_unknown(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    program = {"url": dead_url(), "events": EVENTS, "track_deliveries": True}
+    webhook_id, outs = engine.create(engine.check(program).inputs)
+    emit(emulator, "wallet.created", timeScale=1000)
+    # The service account lacks Webhooks:Events:Read.
+    emulator.fault("GET", f"/webhooks/{webhook_id}/events", "status", status=403)
+    read_id, read_outs, read_inputs = engine.read(webhook_id, {**outs, "failed_deliveries": 7})
+    assert read_id == webhook_id and read_outs["url"] == program["url"]
+    assert read_outs.get("failed_deliveries") is None  # unknown, not 0 and not stale
+    assert read_outs.get("last_delivery_failure") is None
+    assert read_inputs["track_deliveries"] is True
+    output = engine.output()
+    assert "Webhooks:Events:Read" in output and "left unset" in output
+
+
+class _Failing(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"upstream https://admin:hunter2@db.example/x?token=abc123 is down"
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_receiver_s_error_text_is_redacted_in_the_health_output(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/dfns"
+        program = {"url": url, "events": EVENTS, "track_deliveries": True}
+        webhook_id, outs = engine.create(engine.check(program).inputs)
+        emit(emulator, "wallet.created", timeScale=1000)
+        _, read_outs, _ = engine.read(webhook_id, outs)
+    finally:
+        server.shutdown()
+        server.server_close()
+    error = read_outs["last_delivery_failure"]["error"]
+    assert read_outs["last_delivery_failure"]["status"] == "500"
+    assert "db.example/x" in error and "hunter2" not in error and "abc123" not in error
+
+
+def test_a_failed_revert_of_an_adopt_does_not_send_the_user_to_refresh(
+    emulator: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a failed adopt nothing is in the state, so `pulumi refresh` cannot help."""
+    from pulumi_dfns.provider import DfnsWebhookProvider
+
+    client = emulator.client()
+    hook = client.create_webhook("https://hooks.example/dfns", EVENTS)
+    emulator.fault("PUT", f"/webhooks/{hook['id']}", "status", status=403)
+    before = {"url": hook["url"], "events": EVENTS, "status": "Enabled", "description": None}
+    DfnsWebhookProvider._revert_quietly(client, hook["id"], before, adopting=True)
+    warning = capsys.readouterr().err
+    assert f"could not undo the change to webhook {hook['id']}" in warning
+    assert "pulumi refresh` cannot help" in warning and "run `pulumi up` again" in warning

@@ -8,8 +8,13 @@ secrets taken from the stack's outputs after each step:
   1. declare the successor beside the old webhook, Disabled: it exists, delivers nothing;
   2. give receivers both secrets (from the outputs);
   3. enable the successor: both webhooks deliver each event (duplicates, never a refusal);
-  4. remove the old webhook from the program;
+  4. wait until the old webhook has no failed delivery still waiting for a retry (an
+     event sent before step 3 went through the old webhook only, and Dfns does not
+     retry a deleted webhook's deliveries), then remove it from the program;
   5. after in-flight deliveries have landed, give receivers the new secret only.
+
+Before step 1 the receiver is down for a while (it answers 503), so events that only
+the old webhook delivers fail and wait for Dfns's retries across the rotation.
 
 It needs one free webhook slot (Dfns allows 5). The steps are plain functions over a
 `World`, so the offline engine harness can drive the same steps once it exists.
@@ -34,6 +39,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from pulumi_dfns.errors import DfnsApiError
+from pulumi_dfns.health import awaiting_retry
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ProviderServer, plaintext
 from tests.test_deliveries import ROOT, free_port
@@ -44,6 +50,10 @@ KIND = "wallet.transfer.confirmed"
 TIME_SCALE = 0.002
 STEP_PAUSE = 1.0  # seconds of emitting between steps
 IN_FLIGHT_GRACE = 0.5  # seconds between removing the old webhook and dropping its secret
+# The receiver answers 503 this long while only the old webhook delivers: at the time
+# scale, an event's 2nd and 3rd attempts (0.12 s and 1.44 s after the 1st) fail too,
+# and its 4th comes 14.4 s after the 1st, well after a prompt step 4 would have run.
+OUTAGE = 2.0
 
 Program = dict[str, dict[str, Any]]
 
@@ -62,6 +72,7 @@ class World:
     engine: ProviderServer
     receiver_url: str
     secrets_file: Path
+    unavailable_file: Path
     stack: dict[str, Deployed] = field(default_factory=dict)
 
 
@@ -106,6 +117,20 @@ def configure_receiver(world: World) -> list[str]:
     return secrets
 
 
+def wait_until_no_retry_is_pending(world: World, name: str, timeout: float) -> tuple[int, float]:
+    """The gate of step 4: poll the webhook's events (`GET /webhooks/{id}/events`) until
+    none of its failed deliveries waits for a retry. Answers how many waited at first
+    and how long the wait took."""
+    client = world.emulator.client()
+    webhook_id = world.stack[name].id
+    began = time.monotonic()
+    first = len(awaiting_retry(client.list_webhook_events(webhook_id)))
+    while awaiting_retry(client.list_webhook_events(webhook_id)):
+        assert time.monotonic() - began < timeout, "retries still pending"
+        time.sleep(0.2)
+    return first, time.monotonic() - began
+
+
 def webhook(status: str = "Enabled", **extra: Any) -> dict[str, Any]:
     return {"events": [KIND], "status": status, **extra}
 
@@ -143,7 +168,7 @@ class Emitter(threading.Thread):
 
 
 class Receiver:
-    def __init__(self, port: int, secrets_file: Path) -> None:
+    def __init__(self, port: int, secrets_file: Path, unavailable_file: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DFNS_WEBHOOK_SECRET")}
         self.proc = subprocess.Popen(
             [
@@ -153,6 +178,8 @@ class Receiver:
                 str(port),
                 "--secrets-file",
                 str(secrets_file),
+                "--unavailable-file",
+                str(unavailable_file),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -189,20 +216,22 @@ class Figures:
     accepted_deliveries: int
     duplicates: int  # accepted deliveries beyond the first per event
     refused: int
+    unavailable: int  # deliveries answered 503 during the receiver's outage
     missing: list[int]
 
     def line(self, name: str) -> str:
         return (
             f"{name}: events emitted {self.emitted}, accepted {self.accepted_events}, "
             f"deliveries accepted {self.accepted_deliveries}, duplicates {self.duplicates}, "
-            f"refused {self.refused}, lost {len(self.missing)}"
+            f"refused {self.refused}, answered 503 {self.unavailable}, "
+            f"lost {len(self.missing)}"
         )
 
 
 def tally(emitter: Emitter, lines: list[str]) -> Figures:
     """Deliveries matched to emitted events by id, and by `retryOf` for retries."""
     per_event: dict[int, int] = {}
-    refused = 0
+    refused = unavailable = 0
     for line in lines:
         words = line.split()
         if words[:2] == ["accepted", KIND]:
@@ -212,6 +241,8 @@ def tally(emitter: Emitter, lines: list[str]) -> Figures:
             per_event[seq] = per_event.get(seq, 0) + 1
         elif line.startswith("refused"):
             refused += 1
+        elif line.startswith("unavailable"):
+            unavailable += 1
     accepted = sum(per_event.values())
     return Figures(
         emitted=emitter.emitted,
@@ -219,6 +250,7 @@ def tally(emitter: Emitter, lines: list[str]) -> Figures:
         accepted_deliveries=accepted,
         duplicates=accepted - len(per_event),
         refused=refused,
+        unavailable=unavailable,
         missing=[seq for seq in range(emitter.emitted) if seq not in per_event],
     )
 
@@ -227,7 +259,7 @@ def settle(world: World, emitter: Emitter, receiver: Receiver) -> list[str]:
     """Stop emitting; wait until every emitted event has been accepted or retries ran out."""
     emitter.stop()
     lines: list[str] = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
         lines += receiver.drain()
         if not tally(emitter, lines).missing:
@@ -241,10 +273,12 @@ def start(emulator: EmulatorProcess, tmp_path: Path) -> tuple[World, ProviderSer
     port = free_port()
     secrets_file = tmp_path / "receiver-secrets"
     secrets_file.write_text("")
+    unavailable_file = tmp_path / "receiver-down"
     engine = ProviderServer()
     engine.configure(emulator.config())
-    receiver = Receiver(port, secrets_file)
-    world = World(emulator, engine, f"http://127.0.0.1:{port}/dfns", secrets_file)
+    receiver = Receiver(port, secrets_file, unavailable_file)
+    url = f"http://127.0.0.1:{port}/dfns"
+    world = World(emulator, engine, url, secrets_file, unavailable_file)
     return world, engine, receiver
 
 
@@ -264,6 +298,11 @@ def test_the_documented_rotation_loses_and_refuses_nothing(
         assert len(configure_receiver(world)) == 1
         emitter.start()
         time.sleep(STEP_PAUSE)
+        # The receiver is down for a while: events delivered by the old webhook alone fail.
+        world.unavailable_file.write_text("")
+        time.sleep(OUTAGE)
+        world.unavailable_file.unlink()
+        time.sleep(STEP_PAUSE)
         # 1. the successor beside the old one, Disabled
         up(world, {"payments-v1": webhook(url=url), "payments-v2": webhook("Disabled", url=url)})
         with pytest.raises(DfnsApiError, match="limit"):  # the organisation is now full
@@ -275,7 +314,8 @@ def test_the_documented_rotation_loses_and_refuses_nothing(
         # 3. the successor delivers too
         up(world, {"payments-v1": webhook(url=url), "payments-v2": webhook(url=url)})
         time.sleep(STEP_PAUSE)
-        # 4. the old webhook goes
+        # 4. once no failed delivery of the old webhook waits for a retry, it goes
+        waited_for, wait = wait_until_no_retry_is_pending(world, "payments-v1", timeout=60)
         up(world, {"payments-v2": webhook(url=url)})
         time.sleep(IN_FLIGHT_GRACE)
         # 5. receivers forget the old secret
@@ -284,7 +324,11 @@ def test_the_documented_rotation_loses_and_refuses_nothing(
         lines = settle(world, emitter, receiver)
         figures = tally(emitter, lines)
         print("\n" + figures.line("documented rotation"))
+        print(f"step 4 waited {wait:.1f} s for {waited_for} deliveries awaiting a retry")
         assert figures.emitted >= 100 and emitter.unrouted == 0
+        # The outage really left deliveries of the old webhook alone waiting for retries
+        # when step 4 would otherwise have run.
+        assert figures.unavailable > 0 and waited_for > 0
         assert figures.missing == []
         assert figures.refused == 0
         assert figures.duplicates > 0  # step 3 really had both webhooks delivering
@@ -324,3 +368,16 @@ def test_an_in_place_roll_refuses_deliveries_the_rotation_would_not(
         emitter.stop()
         receiver.stop()
         engine.close()
+
+
+def test_awaiting_retry_follows_each_delivery_to_its_newest_attempt() -> None:
+    def event(id_: str, attempt: int, failed: bool, first: str | None = None) -> dict[str, Any]:
+        return {"id": id_, "deliveryAttempt": attempt, "deliveryFailed": failed, "retryOf": first}
+
+    recovered = [event("a1", 1, True), event("a2", 2, False, "a1")]
+    waiting = [event("b1", 1, True), event("b2", 2, True, "b1")]
+    spent = [event(f"c{n}", n, True, None if n == 1 else "c1") for n in range(1, 6)]
+    fine = [event("d1", 1, False)]
+    # Listed in any order (Dfns's order is not documented).
+    events = list(reversed(recovered + waiting + spent + fine))
+    assert awaiting_retry(events) == ["b1"]

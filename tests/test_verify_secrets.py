@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -193,3 +194,58 @@ def test_the_receiver_refuses_a_negative_tolerance_and_no_secrets() -> None:
         proc = start_receiver(free_port(), *args, env=env)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 2, out
+
+
+def _raw_post(port: int, length_header: str, body: bytes = b"{}") -> bytes:
+    """A POST with a hand-written Content-Length: the answer's status line, or b"" if the
+    receiver dropped the connection without one. Fails if the receiver blocks."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /dfns HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            + length_header.encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        data = b""
+        while b"\r\n" not in data:
+            chunk = conn.recv(4096)  # socket.timeout (a failure) if the receiver blocks
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("-1", b"400"), ("abc", b"400"), ("1e3", b"400"), (str(10 * 1024 * 1024), b"413")],
+)
+def test_the_receiver_answers_a_bad_content_length_instead_of_blocking(
+    length: str, status: bytes
+) -> None:
+    port = free_port()
+    proc = start_receiver(port, env={"DFNS_WEBHOOK_SECRETS": OLD})
+    try:
+        assert proc.stdout is not None
+        assert "receiver ready" in proc.stdout.readline()
+        line = _raw_post(port, length)
+        assert line.split(b" ")[1:2] == [status], line
+        assert post(port, OLD) == 200  # and it keeps serving
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_receiver_answers_503_while_its_unavailable_file_exists(tmp_path: Path) -> None:
+    port = free_port()
+    flag = tmp_path / "down"
+    flag.write_text("")
+    proc = start_receiver(port, "--unavailable-file", str(flag), env={"DFNS_WEBHOOK_SECRETS": OLD})
+    try:
+        assert proc.stdout is not None
+        assert "receiver ready" in proc.stdout.readline()
+        assert post(port, OLD) == 503
+        flag.unlink()
+        assert post(port, OLD) == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

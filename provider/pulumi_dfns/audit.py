@@ -3,6 +3,9 @@
 Lists every webhook Dfns holds and marks each: managed (by which stack and resource),
 unmanaged, duplicate of another (same url and events), and its failed deliveries in the
 last 24 hours; then how many of the organisation's webhook slots are free for rolls.
+Two webhooks with the same url and events that the given stacks both manage are the
+documented rotation (README, "Rotate without losing a delivery"): a rotation pair,
+reported as information, not as a duplicate.
 This is how the orphan of a cancelled run is found.
 
 It reads settings as the provider does (`dfns:*` keys of a `--config` JSON file, then
@@ -11,30 +14,34 @@ signing key, so it cannot make a change-making (signed) call; it sends only GETs
 It never prints a secret (Dfns's list holds none; state values are not printed).
 
 Exit status: 0 every webhook is managed and none is duplicated (and every webhook in
-state exists); 1 otherwise; 2 the audit could not run (the reason is printed).
+state exists); 1 otherwise; 2 the audit could not run (the reason is printed): a bad
+setting or file, an HTTP error, or anything unexpected (named by its type only).
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import DfnsError, DfnsSettingsError
-from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, summarise
+from .errors import DfnsError, DfnsForbiddenError, DfnsSettingsError, DfnsUnauthorizedError
+from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, awaiting_retry, summarise
+from .redact import shown_url
 from .settings import (
     API_URL,
     AUTH_TOKEN,
     CONNECT_TIMEOUT,
     DEFAULT_API_URL,
     MAX_ATTEMPTS,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_RETRY_TIMEOUT,
+    MAX_TIMEOUT,
     READ_TIMEOUT,
     RETRY_TIMEOUT,
     ClientSettings,
@@ -69,6 +76,7 @@ class Row(TypedDict):
     managedBy: list[Reference]
     lookedUpBy: list[Reference]
     duplicateOf: str | None
+    rotationPairOf: str | None  # same url and events, both managed by the given stacks
     failedDeliveries24h: int
     failedDeliveriesAtLeast: bool
     lastDeliveryFailure: DeliveryFailure | None
@@ -83,6 +91,34 @@ class StateIndex:
     pending_creates: list[Reference] = field(default_factory=list)
 
 
+# -- files -----------------------------------------------------------------------------
+
+# Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_text(path: Path, option: str) -> str:
+    """A file's text: UTF-8, or UTF-8/16/32 with a byte order mark (PowerShell's `>`
+    writes UTF-16 with one)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise AuditError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise AuditError(
+            f"{option} {path}: not readable as {encoding} text; write it as UTF-8"
+        ) from None
+
+
 # -- settings --------------------------------------------------------------------------
 
 
@@ -91,10 +127,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     (`{"dfns:authToken": {"value": ..., "secret": true}}`). A YAML stack file is read
     only when PyYAML is installed (it is not a dependency), and its `secure:` values are
     encrypted: use `pulumi config --json --show-secrets > FILE` instead."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise AuditError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    text = read_text(path, "--config")
     try:
         data = json.loads(text)
     except ValueError:
@@ -145,17 +178,24 @@ def _lookup(setting: Setting, config: Mapping[str, Any], env: Mapping[str, str])
 
 
 def _positive(
-    setting: Setting, config: Mapping[str, Any], env: Mapping[str, str], default: float
+    setting: Setting,
+    config: Mapping[str, Any],
+    env: Mapping[str, str],
+    default: float,
+    most: float,
 ) -> float:
+    """A number above 0 and at most `most`: the provider's bounds (settings.py)."""
     text = _lookup(setting, config, env)
     if text is None:
         return default
     try:
         value = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DfnsSettingsError(setting.config_key, f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise DfnsSettingsError(setting.config_key, f"must be a number above 0, got {text}")
+    if not value > 0:  # also NaN
+        raise DfnsSettingsError(setting.config_key, f"must be greater than 0, got {text}")
+    if value > most:  # also inf
+        raise DfnsSettingsError(setting.config_key, f"must be at most {most:g}, got {text}")
     return value
 
 
@@ -166,15 +206,17 @@ def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientS
         raise DfnsSettingsError(
             AUTH_TOKEN.config_key, f"not set; set {AUTH_TOKEN.env} or pass --config FILE"
         )
-    attempts = _positive(MAX_ATTEMPTS, config, env, 4)
+    attempts = _positive(MAX_ATTEMPTS, config, env, 4, MAX_ATTEMPTS_LIMIT)
+    if attempts != int(attempts):
+        raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
     return ClientSettings(
         api_url=check_api_url(_lookup(API_URL, config, env) or DEFAULT_API_URL),
         auth_token=token,
         credential=None,
-        connect_timeout=_positive(CONNECT_TIMEOUT, config, env, 5.0),
-        read_timeout=_positive(READ_TIMEOUT, config, env, 30.0),
-        max_attempts=max(1, int(attempts)),
-        retry_timeout=_positive(RETRY_TIMEOUT, config, env, 60.0),
+        connect_timeout=_positive(CONNECT_TIMEOUT, config, env, 5.0, MAX_TIMEOUT),
+        read_timeout=_positive(READ_TIMEOUT, config, env, 30.0, MAX_TIMEOUT),
+        max_attempts=int(attempts),
+        retry_timeout=_positive(RETRY_TIMEOUT, config, env, 60.0, MAX_RETRY_TIMEOUT),
     )
 
 
@@ -200,77 +242,87 @@ def read_states(paths: Sequence[Path]) -> StateIndex:
     index = StateIndex()
     for path in paths:
         try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise AuditError(f"--state {path}: cannot read it ({exc.strerror or exc})") from None
+            data = json.loads(read_text(path, "--state"))
         except ValueError:
             raise AuditError(f"--state {path}: not JSON (use `pulumi stack export`)") from None
         deployment = data.get("deployment") if isinstance(data, dict) else None
         if not isinstance(deployment, dict):
             raise AuditError(f"--state {path}: no 'deployment' (use `pulumi stack export`)")
-        for resource in deployment.get("resources") or []:
-            if not isinstance(resource, dict) or resource.get("type") != WEBHOOK_TYPE:
+        # A malformed export must not pass as "nothing managed here".
+        resources = _objects(deployment, "resources", path)
+        operations = _objects(deployment, "pending_operations", path)
+        for resource in resources:
+            if resource.get("type") != WEBHOOK_TYPE:
                 continue
             webhook_id = resource.get("id")
             if not webhook_id:
                 continue
             target = index.looked_up if resource.get("external") else index.managed
             target.setdefault(str(webhook_id), []).append(_reference(resource, path))
-        for operation in deployment.get("pending_operations") or []:
-            resource = operation.get("resource") if isinstance(operation, dict) else None
+        for operation in operations:
+            pending = operation.get("resource")
             if (
-                isinstance(resource, dict)
-                and resource.get("type") == WEBHOOK_TYPE
+                isinstance(pending, dict)
+                and pending.get("type") == WEBHOOK_TYPE
                 and operation.get("type") == "creating"
             ):
-                index.pending_creates.append(_reference(resource, path))
+                index.pending_creates.append(_reference(pending, path))
     return index
 
 
+def _objects(deployment: Mapping[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    """deployment[key]: absent or null, or a list of objects; anything else is refused."""
+    items = deployment.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise AuditError(
+            f"--state {path}: deployment.{key} is not a list (use `pulumi stack export`)"
+        )
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise AuditError(f"--state {path}: deployment.{key}[{n}] is not an object")
+    return items
+
+
 # -- the audit -------------------------------------------------------------------------
-
-
-def redact(url: str) -> str:
-    """A url as the user may read it: no userinfo, no query values."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unreadable url>"
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    query = urlencode([(k, "...") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Reference]]:
     """Rows for every webhook Dfns holds, and state references Dfns no longer holds."""
     webhooks = sorted(client.list_webhooks(), key=lambda w: (w.get("dateCreated") or "", w["id"]))
     rows: list[Row] = []
-    first_of: dict[tuple[str, tuple[str, ...]], str] = {}
+    same: dict[tuple[str, tuple[str, ...]], list[Row]] = {}  # url and events -> rows
     for webhook in webhooks:
         key = (str(webhook.get("url")), tuple(sorted(set(webhook.get("events") or []))))
         events, more = client.webhook_events_page(
             webhook["id"], delivery_failed=True, limit=FAILURE_PAGE_LIMIT
         )
         health = summarise(events, more)
-        rows.append(
-            {
-                "id": webhook["id"],
-                "url": redact(str(webhook.get("url"))),
-                "events": list(key[1]),
-                "status": str(webhook.get("status")),
-                "description": webhook.get("description"),
-                "dateCreated": webhook.get("dateCreated"),
-                "managedBy": states.managed.get(webhook["id"], []),
-                "lookedUpBy": states.looked_up.get(webhook["id"], []),
-                "duplicateOf": first_of.get(key),
-                "failedDeliveries24h": health.failed,
-                "failedDeliveriesAtLeast": health.at_least,
-                "lastDeliveryFailure": health.last,
-            }
-        )
-        first_of.setdefault(key, webhook["id"])
+        row: Row = {
+            "id": webhook["id"],
+            "url": shown_url(webhook.get("url")),
+            "events": list(key[1]),
+            "status": str(webhook.get("status")),
+            "description": webhook.get("description"),
+            "dateCreated": webhook.get("dateCreated"),
+            "managedBy": states.managed.get(webhook["id"], []),
+            "lookedUpBy": states.looked_up.get(webhook["id"], []),
+            "duplicateOf": None,
+            "rotationPairOf": None,
+            "failedDeliveries24h": health.failed,
+            "failedDeliveriesAtLeast": health.at_least,
+            "lastDeliveryFailure": health.last,
+        }
+        earlier = same.setdefault(key, [])
+        if len(earlier) == 1 and earlier[0]["managedBy"] and row["managedBy"]:
+            # The documented rotation: the old webhook and its successor, both declared.
+            earlier[0]["rotationPairOf"] = row["id"]
+            row["rotationPairOf"] = earlier[0]["id"]
+        elif earlier:
+            row["duplicateOf"] = earlier[0]["id"]
+        earlier.append(row)
+        rows.append(row)
     held = {w["id"] for w in webhooks}
     missing = [ref for wid, refs in states.managed.items() if wid not in held for ref in refs]
     return rows, missing
@@ -296,6 +348,7 @@ def _findings(rows: list[Row], missing: list[Reference]) -> list[str]:
 
 def _table(rows: list[Row]) -> str:
     header = ("ID", "STATUS", "URL", "EVENTS", "MANAGED BY", "DUPLICATE OF", "FAILED 24H")
+    pair = "rotation pair of "
     lines = [header]
     for row in rows:
         managed = ", ".join(f"{r['stack']}/{r['resource']}" for r in row["managedBy"])
@@ -313,7 +366,8 @@ def _table(rows: list[Row]) -> str:
                 row["url"],
                 events,
                 managed,
-                row["duplicateOf"] or "-",
+                row["duplicateOf"]
+                or (pair + row["rotationPairOf"] if row["rotationPairOf"] else "-"),
                 failed,
             )
         )
@@ -345,26 +399,76 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         default=DEFAULT_MAX_WEBHOOKS,
         help="the organisation's webhook limit (Dfns default: 5)",
     )
+    parser.add_argument(
+        "--awaiting-retry",
+        metavar="WEBHOOK_ID",
+        action="append",
+        default=[],
+        help="also read this webhook's events and report failed deliveries Dfns will "
+        "still retry: a finding, since deleting it now would lose them (repeatable)",
+    )
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
     try:
-        config = read_config_file(args.config) if args.config else {}
-        settings = audit_settings(config, env)
-        states = read_states(args.state)
-        from .client import DfnsClient
-
-        client = DfnsClient(settings)
-        try:
-            rows, missing = run_audit(client, states)
-        finally:
-            client.close()
+        return _audit(args, env)
     except DfnsSettingsError as exc:
-        print(f"audit: cannot run: {exc.setting}: {exc.reason}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+        reason = f"{exc.setting}: {exc.reason}"
+    except (DfnsUnauthorizedError, DfnsForbiddenError) as exc:
+        reason = _refused(exc)
     except (AuditError, DfnsError) as exc:
-        print(f"audit: cannot run: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+        reason = str(exc)
+    except Exception as exc:  # the exit-status promise: 2, never a traceback
+        # Its type only: the text of an unexpected error may hold a setting's value.
+        reason = f"unexpected {type(exc).__name__} (please report it)"
+    print(f"audit: cannot run: {reason}", file=sys.stderr)
+    return EXIT_CANNOT_RUN
+
+
+def _refused(exc: DfnsUnauthorizedError | DfnsForbiddenError) -> str:
+    """The audit's own advice: the provider's mentions `pulumi refresh`/`destroy` and
+    stored stack config, which do not apply to a command reading DFNS_* or --config."""
+    said = f"Dfns refused (HTTP {exc.status}: {exc.dfns_message or 'no message'})"
+    if isinstance(exc, DfnsUnauthorizedError):
+        return (
+            f"{said}: the auth token is invalid, expired or for another region; check "
+            f"{AUTH_TOKEN.env} and {API_URL.env} (or dfns:authToken and dfns:apiUrl in --config)"
+        )
+    return (
+        f"{said}: the token needs the Webhooks:Read and Webhooks:Events:Read permissions "
+        "(the audit only reads)"
+    )
+
+
+def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = read_config_file(args.config) if args.config else {}
+    settings = audit_settings(config, env)
+    states = read_states(args.state)
+    from .client import DfnsClient
+
+    client = DfnsClient(settings)
+    try:
+        rows, missing = run_audit(client, states)
+        held = {row["id"] for row in rows}
+        # Every page of its events (Dfns keeps 31 days): asked for per webhook only.
+        waiting = {
+            webhook_id: awaiting_retry(client.list_webhook_events(webhook_id))
+            for webhook_id in args.awaiting_retry
+            if webhook_id in held
+        }
+    finally:
+        client.close()
     findings = _findings(rows, missing)
+    for webhook_id in args.awaiting_retry:
+        if webhook_id not in held:
+            findings.append(f"{webhook_id} (--awaiting-retry) is not held by Dfns")
+        elif waiting[webhook_id]:
+            findings.append(
+                f"{webhook_id} has {len(waiting[webhook_id])} failed deliveries that Dfns "
+                "will still retry: do not delete or disable it yet (Dfns does not retry a "
+                "deleted webhook's deliveries; its last retry comes about a day after the "
+                "first attempt)"
+            )
+    pairs = _rotation_pairs(rows)
     free = max(0, args.max_webhooks - len(rows))
     if args.json:
         report = {
@@ -373,6 +477,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             "pendingCreates": states.pending_creates,
             "limit": args.max_webhooks,
             "freeSlots": free,
+            "rotationPairs": [list(pair) for pair in pairs],
+            "awaitingRetry": waiting,
             "findings": findings,
             "ok": not findings,
         }
@@ -382,6 +488,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print()
         for finding in findings:
             print(f"- {finding}")
+        for old, new in pairs:
+            print(
+                f"- note: {old} and {new} are a rotation pair (same url and events, both "
+                f"managed): remove {old} once none of its failed deliveries awaits a retry"
+            )
         for ref in states.pending_creates:
             print(
                 f"- {ref['stack']}/{ref['resource']} has a pending create (a cancelled run): "
@@ -391,10 +502,22 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         duplicates = sum(1 for r in rows if r["duplicateOf"])
         print(
             f"{len(rows)} webhook(s): {len(rows) - unmanaged} managed, {unmanaged} unmanaged, "
-            f"{duplicates} duplicate(s); free slots {free} of {args.max_webhooks} "
-            "(a secret roll or rotation needs 1)"
+            f"{duplicates} duplicate(s), {len(pairs)} rotation pair(s); free slots {free} of "
+            f"{args.max_webhooks} (a secret roll or rotation needs 1)"
         )
     return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _rotation_pairs(rows: list[Row]) -> list[tuple[str, str]]:
+    """(older, newer) ids of each rotation pair; rows are oldest first."""
+    seen: set[str] = set()
+    pairs = []
+    for row in rows:
+        partner = row["rotationPairOf"]
+        if partner is not None and partner in seen:
+            pairs.append((partner, row["id"]))
+        seen.add(row["id"])
+    return pairs
 
 
 if __name__ == "__main__":

@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypedDict
 
+from .redact import shown_text
+
+# Dfns makes at most 5 delivery attempts (about 1 min, 12 min, 2 h and 1 day after the
+# first), each retry a new event with `retryOf` (the first attempt's id) and
+# `deliveryAttempt`; none once the webhook is disabled or deleted
+# (dfns/dfns-api-docs api-docs/webhooks/README.md; dfns-api.md [doc]).
+MAX_DELIVERY_ATTEMPTS = 5
+# A delivery waiting for a retry always has a failed attempt dated less than this ago:
+# the longest gap between two attempts is the last (2 h -> 1 day after the first).
+LONGEST_RETRY_GAP_SECONDS = 22 * 3600.0
+
 # Events read per refresh of a tracked webhook: the emulator's (and, assumed, Dfns's)
 # largest page.
 FAILURE_PAGE_LIMIT = 100
@@ -76,5 +87,31 @@ def summarise(events: list[dict[str, Any]], page_full: bool, now: float | None =
     return Health(recent, page_full, last)
 
 
+def awaiting_retry(events: list[dict[str, Any]]) -> list[str]:
+    """First-attempt ids of the deliveries in `events` (a webhook's events, failed and
+    not) that Dfns will still retry: the newest attempt of the delivery failed and was
+    not the last. Deleting or disabling the webhook now would lose them (Dfns does not
+    retry a deleted webhook's deliveries)."""
+    newest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not isinstance(event, dict) or not event.get("id"):
+            continue
+        first = str(event.get("retryOf") or event["id"])
+        attempt = _attempt(event)
+        if first not in newest or attempt > _attempt(newest[first]):
+            newest[first] = event
+    return sorted(
+        first
+        for first, event in newest.items()
+        if event.get("deliveryFailed") and _attempt(event) < MAX_DELIVERY_ATTEMPTS
+    )
+
+
+def _attempt(event: dict[str, Any]) -> int:
+    value = event.get("deliveryAttempt")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:500]
+    """Dfns's or a receiver's text as a person may read it: urls redacted, cut short."""
+    return None if value is None else shown_text(str(value))

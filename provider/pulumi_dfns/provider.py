@@ -204,7 +204,7 @@ class DfnsWebhookProvider(ResourceProvider):
                 self._delete_quietly(client, webhook["id"])
             elif before is not None:
                 # Adopting failed: the webhook goes back to what it was before.
-                self._revert_quietly(client, webhook["id"], before)
+                self._revert_quietly(client, webhook["id"], before, adopting=True)
             raise
         # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
         # if given, stands in for it (Dfns cannot confirm it).
@@ -274,8 +274,13 @@ class DfnsWebhookProvider(ResourceProvider):
                 "dateCreated": _plain(olds.get(DATE_CREATED)),
                 "dateUpdated": _plain(olds.get(DATE_UPDATED)),
             }
+        # Ping when something Dfns holds changed, or when verification was just turned
+        # on; a change of recorded inputs alone (adopt_secret, track_deliveries, ...)
+        # sends no request at all.
+        turned_on = inputs.get(VERIFY_WITH_PING) and not _plain(olds.get(VERIFY_WITH_PING))
         try:
-            self._verify(client, id_, inputs)
+            if changes or turned_on:
+                self._verify(client, id_, inputs)
         except DfnsProviderError:
             if changes:
                 # A failed update keeps the old state: put Dfns back the same way.
@@ -310,17 +315,26 @@ class DfnsWebhookProvider(ResourceProvider):
 
     @staticmethod
     def _health(client: DfnsClient, id_: str) -> dict[str, Any]:
-        """One GET: a page of the webhook's failed deliveries, summarised."""
+        """One GET: a page of the webhook's failed deliveries, summarised.
+
+        A failed read (say a 403 without Webhooks:Events:Read) must not fail the refresh
+        of the webhook itself: it warns and leaves the health outputs None ("unknown"),
+        never 0 ("healthy")."""
         try:
             events, more = client.webhook_events_page(
                 id_, delivery_failed=True, limit=FAILURE_PAGE_LIMIT
             )
         except DfnsError as exc:
-            raise explain(
+            failure = explain(
                 f"reading the failed deliveries of webhook {id_} (track_deliveries)",
                 "Webhooks:Events:Read",
                 exc,
-            ) from None
+            )
+            _warn(
+                f"{failure}; failed_deliveries and last_delivery_failure are left unset "
+                "(unknown) by this refresh"
+            )
+            return {}
         health = summarise(events, more)
         if health.at_least:
             _warn(
@@ -358,14 +372,27 @@ class DfnsWebhookProvider(ResourceProvider):
         )
 
     @staticmethod
-    def _revert_quietly(client: DfnsClient, id_: str, before: dict[str, Any]) -> None:
+    def _revert_quietly(
+        client: DfnsClient, id_: str, before: dict[str, Any], *, adopting: bool = False
+    ) -> None:
         try:
             client.update_webhook(id_, **whole_state(before))
         except DfnsError as exc:
+            if adopting:
+                # The failed create leaves nothing in the state: a refresh cannot see it.
+                then = (
+                    "no stack holds it, so `pulumi refresh` cannot help: fix the receiver "
+                    "and run `pulumi up` again (it adopts the webhook again), or put its "
+                    "previous url, events, status and description back in Dfns"
+                )
+            else:
+                then = (
+                    "the state keeps the previous ones: run `pulumi refresh` to record "
+                    "what Dfns holds, or fix the receiver and run `pulumi up` again"
+                )
             _warn(
-                f"could not undo the change to webhook {id_} ({exc}); it keeps the new "
-                "settings: run `pulumi refresh` to bring the state in line, or put them "
-                "back in Dfns"
+                f"could not undo the change to webhook {id_} "
+                f"({exc}); Dfns keeps the new settings and {then}"
             )
 
     def _verify(self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]) -> None:
