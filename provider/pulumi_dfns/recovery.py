@@ -245,7 +245,7 @@ class ExactlyOnceCreator:
         if not look.undatable:
             why = "made since this create began"
         elif since is None:
-            why = "of an age this create cannot judge (Dfns's answers carried no Date)"
+            why = "of an age this create cannot judge (Dfns's answers carried no Date header)"
         elif not dfns_clock.TRUST.trusted:
             why = "of an age this create cannot judge (Dfns's clock failed its check)"
         else:
