@@ -116,6 +116,7 @@ class Result:
     foreign_deletions: list[str]
     unasked_deletions: list[str]
     stale_before_refresh: list[str]
+    clock_warnings: int
     failures: list[str]
     seconds: float
     engine_output: str = ""
@@ -139,6 +140,7 @@ class Result:
             "foreign_deletions": len(self.foreign_deletions),
             "unasked_deletions": len(self.unasked_deletions),
             "stale_before_refresh": len(self.stale_before_refresh),
+            "clock_check_failed_warnings": self.clock_warnings,
             "seconds": round(self.seconds, 1),
         }
 
@@ -226,6 +228,7 @@ class User:
         self.named: set[str] = set()
         self.to_clean: set[str] = set()
         self.deleted: set[str] = set()
+        self.asked: set[str] = set()  # every id the user sent a DELETE for
 
     def read(self, text: str) -> None:
         ids = set(WEBHOOK_ID.findall(text))
@@ -242,6 +245,7 @@ class User:
                 self.to_clean.discard(webhook_id)
 
     def _delete(self, webhook_id: str) -> bool:
+        self.asked.add(webhook_id)
         for _ in range(5):  # the user retries by hand through the faults
             try:
                 self.client.delete_webhook(webhook_id)
@@ -251,6 +255,7 @@ class User:
                 try:
                     self.client.get_webhook(webhook_id)
                 except DfnsNotFoundError:
+                    self.deleted.add(webhook_id)  # an earlier try acted
                     return True
                 except DfnsError:
                     pass
@@ -362,7 +367,7 @@ def run(data_dir: Path, operations: int, seed: int) -> Result:
         for entry in log
         if entry["method"] == "DELETE" and entry["path"].startswith("/webhooks/")
     }
-    asked = set().union(*(s.asked_deletes for s in stacks)) | user.deleted
+    asked = set().union(*(s.asked_deletes for s in stacks)) | user.asked
     foreign = sorted(
         target
         for target in deleted
@@ -388,6 +393,7 @@ def run(data_dir: Path, operations: int, seed: int) -> Result:
         foreign_deletions=foreign,
         unasked_deletions=sorted(deleted - asked),
         stale_before_refresh=stale,
+        clock_warnings=output.count("no longer tells webhooks apart by time"),
         failures=failures,
         seconds=time.monotonic() - started,
         engine_output=output,
