@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 
 import requests
-import urllib3.exceptions
 
 from .errors import (
     DfnsApiError,
@@ -56,12 +55,10 @@ CLEANUP_PAUSE = 1.0
 # Exceptions that prove no connection to Dfns was made, so no byte of the request was
 # sent: urllib3 raises NewConnectionError (NameResolutionError, urllib3 2, is one) from
 # its connect step and ConnectTimeoutError before a connection exists; requests wraps
-# them in ConnectionError / ConnectTimeout, keeping them as the cause.
-NOT_CONNECTED: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.NewConnectionError,
-    urllib3.exceptions.ConnectTimeoutError,
-    requests.exceptions.ConnectTimeout,
-)
+# them in ConnectionError / ConnectTimeout, keeping them as the cause. urllib3's are
+# matched by class (and base class) name within urllib3's modules: urllib3 comes with
+# requests, the dependency this package declares and imports.
+NOT_CONNECTED_URLLIB3 = frozenset({"NewConnectionError", "ConnectTimeoutError"})
 
 
 class Deadline:
@@ -74,6 +71,13 @@ class Deadline:
     def allows(self, wait: float) -> bool:
         """Would waiting `wait` seconds (and then trying) still fit in the budget?"""
         return self._monotonic() + wait <= self.ends
+
+
+def _urllib3_not_connected(exc: BaseException) -> bool:
+    return any(
+        cls.__module__.split(".")[0] == "urllib3" and cls.__name__ in NOT_CONNECTED_URLLIB3
+        for cls in type(exc).__mro__
+    )
 
 
 def never_sent(exc: BaseException) -> bool:
@@ -90,7 +94,9 @@ def never_sent(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, NOT_CONNECTED):
+        if isinstance(current, requests.exceptions.ConnectTimeout) or _urllib3_not_connected(
+            current
+        ):
             return True
         linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
         linked += [arg for arg in current.args if isinstance(arg, BaseException)]
