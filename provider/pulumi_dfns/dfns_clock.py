@@ -4,7 +4,11 @@ Every HTTP answer from an origin server with a clock carries `Date` (RFC 9110,
 section 6.6.1: such a server "MUST generate a Date header field in all 2xx, 3xx and 4xx
 responses", and may in 5xx), at one-second resolution. Dfns stamps `dateCreated` on a
 webhook (milliseconds). Assumed: both come from the same, NTP-synchronised clock; a
-host skew of a few milliseconds is covered by MARGIN.
+host skew of a few milliseconds is covered by MARGIN. This is checked on every
+successful create (`ClockTrust`, used by recovery.py): a webhook must be dated within
+the window its create's answers bound. Once one is not, the process stops judging by
+time: after a lost create answer every look-alike is then named as a possible copy,
+never taken as absent (README "Fidelity").
 
 From each answer we learn a lower bound of Dfns's clock against our monotonic clock:
 the answer was dated `D` (whole seconds, rounded down) before we received it at `r`,
@@ -27,6 +31,17 @@ KEEP = 300.0
 MARGIN = 0.05
 
 
+# The `Date` of the last answer each thread observed: a create reads its own answer's
+# Date here right after the call returns (no other request runs on that thread between).
+_seen = threading.local()
+
+
+def last_date_seen() -> float | None:
+    """The `Date` (epoch seconds) of the last answer this thread observed, if it had one."""
+    date: float | None = getattr(_seen, "date", None)
+    return date
+
+
 def parse_date(value: str | None) -> float | None:
     """An HTTP `Date` header as epoch seconds, or None when absent or unreadable."""
     if not value:
@@ -46,6 +61,7 @@ class DfnsClock:
     def observe(self, headers: dict[str, str], received: float) -> float | None:
         """Learn from one answer's headers, received at monotonic time `received`."""
         date = parse_date(next((v for k, v in headers.items() if k.lower() == "date"), None))
+        _seen.date = date
         if date is None:
             return None
         with self._lock:
@@ -62,3 +78,46 @@ class DfnsClock:
         if not offsets:
             return 0.0
         return max(0.0, moment + MARGIN - (now + max(offsets)))
+
+
+class ClockTrust:
+    """Whether this process still judges lost creates by Dfns's clock.
+
+    `check` tests one successful create against the assumption above: the webhook's
+    `dateCreated` lies at or after the moment the create waited for, and no later than
+    one second (the `Date` header's resolution) plus MARGIN after its answer's `Date`.
+    A failure means `Date` and `dateCreated` disagree (another clock, a skewed edge):
+    trust is withdrawn for the rest of the process, since a skewed `Date` can make the
+    attempt's own webhook look older than the attempt (taken as absent: a duplicate).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.broken: str | None = None  # why trust was withdrawn
+
+    @property
+    def trusted(self) -> bool:
+        return self.broken is None
+
+    def check(
+        self, dated_after: float | None, created: float | None, answered: float | None
+    ) -> str | None:
+        """Check one create; the reason, the first time trust is withdrawn (warn once)."""
+        if dated_after is None or created is None or answered is None:
+            return None
+        latest = answered + 1.0 + MARGIN
+        if dated_after <= created <= latest:
+            return None
+        reason = (
+            f"a webhook dated {created:.3f} (epoch seconds, dateCreated) by a create whose "
+            f"answers bound it to [{dated_after:.3f}, {latest:.3f}] (their Date headers)"
+        )
+        with self._lock:
+            if self.broken is not None:
+                return None
+            self.broken = reason
+        return reason
+
+
+# One per process: the provider server's workers share it.
+TRUST = ClockTrust()

@@ -2,10 +2,11 @@
 
 When a create's answer is lost (timeout, dropped connection, 5xx, unreadable body),
 Dfns may or may not have made the webhook. Posting again blindly could leave a
-duplicate (and eat into the 5-webhook limit); deleting a look-alike could delete
-someone else's webhook (another resource, another stack on the same receiver, or the
-old webhook of a secret roll, which has the very same fields). So recovery acts only
-on a webhook it can tell this create made, judged by Dfns's own clock:
+duplicate (and eat into the 5-webhook limit). Deleting a look-alike could delete
+someone else's webhook: nothing in Dfns's data ties a webhook to the request that made
+it, so an identical webhook another stack creates at the same moment (blue/green
+stacks on one receiver) can never be told from this create's own. So recovery never
+deletes anything; it only decides whether to post again:
 
 - Each create is held back until Dfns's clock has passed the whole second after its
   signing answer's `Date` (client.CreateAttempt, dfns_clock.py): every webhook made
@@ -15,16 +16,19 @@ on a webhook it can tell this create made, judged by Dfns's own clock:
   description and status dated at or after that moment: the candidates.
   - None: Dfns did not act (a timed-out request is given one read-timeout to land
     first); post again.
-  - One: it is this create's (its secret was in the lost answer): delete it, post again.
-  - Several, or a look-alike it cannot date (no `Date` from Dfns, no `dateCreated`):
-    it cannot tell; it touches nothing and fails, naming them and the next step.
-- After a create that succeeds following a lost answer, it looks once more, so a lost
-  request Dfns acted on late is found and removed too.
+  - One or more, or a look-alike it cannot date (no `Date` from Dfns, no
+    `dateCreated`, or a clock that failed its check): it touches nothing, creates
+    nothing more, and fails naming them and the next steps (adopt, or delete if no
+    stack holds it).
+- After a create that succeeds following a lost answer, it looks once more and warns
+  (never deletes) when a lost request was acted on late.
+- Every successful create checks the clock assumption (dfns_clock.ClockTrust); once it
+  fails, every look-alike counts as a candidate for the rest of the process.
 - Creates of identical webhooks in one provider process run one at a time, so the
   provider's own parallel creates never look like each other's.
+- The whole recovery fits in `dfns:retryTimeout` (retry_policy.Deadline).
 
-What it cannot tell apart: an identical webhook that another process (another stack)
-creates during the seconds of this create's recovery. README "When things go wrong".
+README "Lost creates" states what this promises.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import retry_policy
+from . import dfns_clock, retry_policy
 from .client import CreateAttempt
 from .errors import (
     DfnsError,
@@ -50,12 +54,11 @@ from .inputs import DEFAULT_STATUS, DESCRIPTION, EVENTS, STATUS, URL
 if TYPE_CHECKING:
     from .client import DfnsClient
 
-# Rounds of listing (to find) and deleting the webhook whose answer was lost: each
-# round is a full client call with its own retries, since giving up orphans it.
-CLEANUP_ROUNDS = 5
-# Where to look for a lost webhook: python -m pulumi_dfns.audit lists webhooks of the
-# organisation that no stack holds.
-AUDIT_HINT = "`python -m pulumi_dfns.audit` lists webhooks no stack holds"
+# How the user finds which stack, if any, holds a webhook.
+AUDIT_HINT = (
+    "`python -m pulumi_dfns.audit --state <file from pulumi stack export>` shows which "
+    "stack holds which webhook"
+)
 
 _locks_guard = threading.Lock()
 _locks: dict[tuple[Any, ...], threading.Lock] = {}
@@ -68,13 +71,14 @@ class CreateFailed(DfnsError):
 def _lost(exc: DfnsError) -> bool:
     """Did this failure lose the answer to the POST itself, which Dfns may have acted on?
 
-    A failure of the signing steps, or one raised before the POST left this machine,
-    is not lost: the POST was never sent.
+    A failure of the signing steps, or one raised before the POST left this machine
+    (including a connection never made: retry_policy.never_sent), is not lost: the
+    POST was never sent.
     """
     if getattr(exc, "path", None) != "/webhooks":
         return False
     if isinstance(exc, DfnsTransportError):
-        return exc.maybe_applied
+        return retry_policy.maybe_applied(exc)
     return isinstance(exc, DfnsServerError | DfnsMalformedResponseError)
 
 
@@ -105,25 +109,18 @@ class Look:
         self, listed: list[dict[str, Any]], inputs: dict[str, Any], after: float | None
     ) -> None:
         wanted = _wanted(inputs)
-        self.identical = [w for w in listed if all_same(from_dfns(w), wanted)]
-        self.undatable = [
-            str(w.get("id")) for w in self.identical if _timestamp(w.get("dateCreated")) is None
-        ]
-        self.candidates = (
-            []
-            if after is None
-            else [
-                str(w["id"])
-                for w in self.identical
-                if (created := _timestamp(w.get("dateCreated"))) is not None and created >= after
-            ]
-        )
+        identical = [w for w in listed if all_same(from_dfns(w), wanted)]
+        self.candidates: list[str] = []  # could be this create's (or another's like it)
+        self.undatable: list[str] = []  # could be anything: no date, or no clock
+        for webhook in identical:
+            created = _timestamp(webhook.get("dateCreated"))
+            if after is None or created is None:
+                self.undatable.append(str(webhook.get("id")))
+            elif created >= after:
+                self.candidates.append(str(webhook["id"]))
 
-    def unsure(self, after: float | None) -> list[str]:
-        """Look-alikes whose age cannot be judged: any at all without a clock."""
-        if after is None:
-            return [str(w.get("id")) for w in self.identical]
-        return self.undatable
+    def named(self) -> list[str]:
+        return self.candidates + self.undatable
 
 
 class ExactlyOnceCreator:
@@ -135,7 +132,7 @@ class ExactlyOnceCreator:
     ) -> None:
         self.client = client
         self.sleep = sleep
-        # Notes for the user about what a successful create could not clean up.
+        # Notes for the user about a successful create (a late copy, the clock).
         self.warnings: list[str] = []
 
     def create(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -144,10 +141,10 @@ class ExactlyOnceCreator:
 
     def _create(self, inputs: dict[str, Any]) -> dict[str, Any]:
         settings = self.client.settings
+        deadline = retry_policy.Deadline(settings.retry_timeout)
         # The earliest moment (Dfns's clock) of an attempt whose answer was lost.
         since: float | None = None
         lost = False
-        removed: set[str] = set()
         for round_ in range(1, settings.max_attempts + 1):
             attempt = CreateAttempt()
             try:
@@ -163,8 +160,9 @@ class ExactlyOnceCreator:
                     raise
                 last = exc
             else:
+                self._check_clock(attempt, webhook)
                 if lost:
-                    self._look_again(inputs, since, str(webhook["id"]), removed)
+                    self._look_again(inputs, since, str(webhook["id"]))
                 return webhook
             if not lost:
                 since = attempt.dated_after
@@ -176,120 +174,114 @@ class ExactlyOnceCreator:
             # A slow Dfns may still be acting on a request whose answer timed out:
             # give it one read-timeout to land before deciding it did not.
             settle = settings.read_timeout if isinstance(last, DfnsTransportError) else 0.0
-            self._remove_ours(inputs, since, last, settle, removed)
-            if round_ < settings.max_attempts:
-                self.sleep(retry_policy.round_pause(round_))
+            self._stop_if_made(inputs, since, last, settle, deadline)
+            pause = retry_policy.round_pause(round_)
+            if round_ == settings.max_attempts or not deadline.allows(pause):
+                break
+            self.sleep(pause)
         raise CreateFailed(
-            f"Dfns did not confirm the create after {settings.max_attempts} attempts "
-            f"(last: {last}); nothing it made was left behind in Dfns"
+            f"Dfns did not confirm the create after {round_} attempt(s) within "
+            f"dfns:maxAttempts and dfns:retryTimeout (last: {last}); Dfns holds no webhook "
+            "with these fields made since this create began: run `pulumi up` again"
         )
 
-    def _list(self, inputs: dict[str, Any], cause: DfnsError) -> list[dict[str, Any]]:
+    def _check_clock(self, attempt: CreateAttempt, webhook: dict[str, Any]) -> None:
+        """Check the clock assumption on a create that succeeded; warn once if it fails."""
+        reason = dfns_clock.TRUST.check(
+            attempt.dated_after,
+            _timestamp(webhook.get("dateCreated")),
+            dfns_clock.last_date_seen(),
+        )
+        if reason is not None:
+            self.warnings.append(
+                f"Dfns's Date header and the webhooks' dateCreated disagree ({reason}): "
+                "this provider process no longer tells webhooks apart by time; after a lost "
+                "create answer it now names every webhook with the same fields and creates "
+                "no other (README, Fidelity)"
+            )
+
+    def _since(self, since: float | None) -> float | None:
+        return since if dfns_clock.TRUST.trusted else None
+
+    def _list(self, cause: DfnsError, deadline: retry_policy.Deadline) -> list[dict[str, Any]]:
         error: DfnsError | None = None
-        for _ in range(CLEANUP_ROUNDS):
+        for round_ in range(1, retry_policy.CLEANUP_ROUNDS + 1):
             try:
                 return self.client.list_webhooks_dated()[0]
             except DfnsError as exc:
                 error = exc
+            if round_ == retry_policy.CLEANUP_ROUNDS:
+                break
+            if not deadline.allows(retry_policy.CLEANUP_PAUSE):
+                break
+            self.sleep(retry_policy.CLEANUP_PAUSE)
         raise CreateFailed(
             f"the create's answer was lost ({cause}) and listing webhooks to check "
-            f"whether Dfns made it failed ({error}); look in Dfns for a webhook with this "
-            f"resource's url made in the last minutes ({AUDIT_HINT}): delete "
-            "it, or adopt it with adopt_webhook_id"
+            f"whether Dfns made it failed ({error}); nothing else was created. Look in "
+            "Dfns for a webhook with this resource's url, events and description made in "
+            "the last minutes: if there is one, adopt it with adopt_webhook_id (then "
+            "change secret_version to roll its secret, which was in the lost answer), or "
+            f"delete it in Dfns if no stack holds it ({AUDIT_HINT}); then run `pulumi up` "
+            "again"
         )
 
-    def _find_ours(
-        self, inputs: dict[str, Any], since: float | None, cause: DfnsError, removed: set[str]
-    ) -> list[str]:
-        look = Look(self._list(inputs, cause), inputs, since)
-        unsure = look.unsure(since)
-        if unsure:
-            why = (
-                "Dfns's answers carried no Date header to judge by"
-                if since is None
-                else "Dfns gave no readable dateCreated"
-            )
-            raise CreateFailed(
-                f"the create's answer was lost ({cause}), and Dfns holds webhook(s) with "
-                f"the same url, events, description and status: {', '.join(unsure)}; "
-                f"whether this create made one cannot be told ({why}), so none was "
-                "touched: if no other resource or stack made it, delete it in Dfns or "
-                "adopt it with adopt_webhook_id, then run `pulumi up` again"
-            )
-        return [w for w in look.candidates if w not in removed]
-
-    def _remove_ours(
+    def _stop_if_made(
         self,
         inputs: dict[str, Any],
         since: float | None,
         cause: DfnsError,
         settle: float,
-        removed: set[str],
+        deadline: retry_policy.Deadline,
     ) -> None:
-        found = self._find_ours(inputs, since, cause, removed)
-        if not found and settle > 0:
+        """Fail, naming them, if Dfns holds webhooks this lost create may have made."""
+        look = Look(self._list(cause, deadline), inputs, self._since(since))
+        if not look.named() and settle > 0 and deadline.allows(settle):
             self.sleep(settle)
-            found = self._find_ours(inputs, since, cause, removed)
-        if len(found) > 1:
-            raise CreateFailed(
-                f"the create's answer was lost ({cause}) and {len(found)} webhooks with "
-                f"the same url, events, description and status were made in Dfns since "
-                f"this create began: {', '.join(found)}; which (if any) is this create's "
-                "cannot be told, so none was touched: if no other stack made them, delete "
-                "the extra ones in Dfns (or adopt one with adopt_webhook_id), then run "
-                "`pulumi up` again"
-            )
-        for webhook_id in found:
-            self._delete(webhook_id, cause)
-            removed.add(webhook_id)
+            look = Look(self._list(cause, deadline), inputs, self._since(since))
+        named = look.named()
+        if not named:
+            return
+        ids = ", ".join(named)
+        if not look.undatable:
+            why = "made since this create began"
+        elif since is None:
+            why = "of an age this create cannot judge (Dfns's answers carried no Date header)"
+        elif not dfns_clock.TRUST.trusted:
+            why = "of an age this create cannot judge (Dfns's clock failed its check)"
+        else:
+            why = "of an age this create cannot judge (no readable dateCreated)"
+        first = named[0]
+        raise CreateFailed(
+            f"the create's answer was lost ({cause}), and Dfns holds {len(named)} "
+            f"webhook(s) with the same url, events, description and status, {why}: {ids}. "
+            "Nothing ties a webhook to the request that made it, so none was touched and "
+            f"no other was created. Next: check whether a stack holds it ({AUDIT_HINT}); "
+            "one that no stack holds is this create's or a leftover: adopt it with "
+            f"adopt_webhook_id={first}, then change secret_version to roll its secret "
+            "(the secret was in the lost answer), or delete it in Dfns; then run "
+            "`pulumi up` again"
+        )
 
-    def _look_again(
-        self, inputs: dict[str, Any], since: float | None, made: str, removed: set[str]
-    ) -> None:
-        """After a lost answer and a successful create: did the lost request land late?"""
+    def _look_again(self, inputs: dict[str, Any], since: float | None, made: str) -> None:
+        """After a lost answer and a successful create: did the lost request land late?
+        Only warns: a late copy cannot be told from another stack's identical webhook."""
         try:
             listed = self.client.list_webhooks_dated()[0]
         except DfnsError as exc:
             self.warnings.append(
-                f"after a lost create answer, the final look for a late copy failed ({exc}); "
-                f"{AUDIT_HINT}"
+                f"after a lost create answer, the final look for a late copy of webhook "
+                f"{made} failed ({exc}); {AUDIT_HINT}; delete a copy no stack holds"
             )
             return
-        look = Look(listed, inputs, since)
-        late = [w for w in look.candidates if w not in removed and w != made]
-        unsure = [w for w in look.unsure(since) if w != made]
-        if len(late) == 1 and not unsure:
-            try:
-                if delete_until_gone(self.client, late[0], self.sleep):
-                    return
-                reason = "Dfns still shows it"
-            except DfnsError as exc:
-                reason = str(exc)
+        look = Look(listed, inputs, self._since(since))
+        late = [w for w in look.named() if w != made]
+        if late:
             self.warnings.append(
-                f"webhook {late[0]} was made late by this create's lost request and could "
-                f"not be deleted ({reason}); delete it in Dfns"
+                f"after a lost create answer, Dfns also holds {', '.join(late)} with the "
+                f"same fields as the new webhook {made}, which may be a late copy made by "
+                "the lost request or another stack's webhook; nothing was deleted: if no "
+                f"stack holds it ({AUDIT_HINT}), delete it in Dfns"
             )
-        elif late or unsure:
-            self.warnings.append(
-                f"after a lost create answer, Dfns also holds {', '.join(late + unsure)} "
-                "with the same fields, which this create cannot tell from another stack's; "
-                f"if no stack holds it, delete it in Dfns ({AUDIT_HINT})"
-            )
-
-    def _delete(self, webhook_id: str, cause: DfnsError) -> None:
-        error: DfnsError | None = None
-        for _ in range(CLEANUP_ROUNDS):
-            try:
-                if delete_until_gone(self.client, webhook_id, self.sleep):
-                    return
-            except DfnsError as exc:
-                error = exc
-        raise CreateFailed(
-            f"Dfns made webhook {webhook_id} but its answer, with the secret, was lost "
-            f"({cause}), and deleting it to start again failed ({error}); delete "
-            f"{webhook_id} in Dfns, or adopt it with adopt_webhook_id={webhook_id} "
-            "(its secret cannot be recovered)"
-        )
 
 
 def get_unless_gone(

@@ -11,12 +11,21 @@ one home:
 - 429: `Retry-After` (seconds or an HTTP date), else `X-RateLimit-Reset`, honoured up
   to RATE_LIMIT_WAIT_CAP (30 s) per wait; without either header, the backoff above.
   Which headers Dfns sends on 429 is [assumed] (dfns-api.md): without them, backoff.
-- Every wait also fits in `dfns:retryTimeout` and the attempts in `dfns:maxAttempts`.
+- Every wait also fits in `dfns:retryTimeout` and the attempts in `dfns:maxAttempts`;
+  so does create recovery as a whole (its listings, their pauses, its rounds): a
+  `Deadline` started when the create starts.
+- A transport failure whose cause chain holds urllib3's or requests' proof that no
+  connection was made (name resolution, connection refused, connect timeout) is a
+  request never sent: never "maybe applied" (`never_sent`).
 """
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
+
+import requests
 
 from .errors import (
     DfnsApiError,
@@ -38,6 +47,61 @@ SIGNING_PATHS = frozenset({"/auth/action/init", "/auth/action"})
 # webhook counts as gone only when Dfns says so three times over 1.5 s, so a short
 # stretch of 404s (a lagging replica) never drops a live webhook from state.
 CONFIRM_PAUSES = (0.5, 1.0)
+# Listings after a lost create answer: each is a full client call with its own
+# retries; a failed one is tried again this many times, CLEANUP_PAUSE apart, since
+# giving up leaves the user to look for the webhook by hand.
+CLEANUP_ROUNDS = 3
+CLEANUP_PAUSE = 1.0
+# Exceptions that prove no connection to Dfns was made, so no byte of the request was
+# sent: urllib3 raises NewConnectionError (NameResolutionError, urllib3 2, is one) from
+# its connect step and ConnectTimeoutError before a connection exists; requests wraps
+# them in ConnectionError / ConnectTimeout, keeping them as the cause. urllib3's are
+# matched by class (and base class) name within urllib3's modules: urllib3 comes with
+# requests, the dependency this package declares and imports.
+NOT_CONNECTED_URLLIB3 = frozenset({"NewConnectionError", "ConnectTimeoutError"})
+
+
+class Deadline:
+    """A time budget (`dfns:retryTimeout`) for work made of several client calls."""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self.ends = monotonic() + seconds
+
+    def allows(self, wait: float) -> bool:
+        """Would waiting `wait` seconds (and then trying) still fit in the budget?"""
+        return self._monotonic() + wait <= self.ends
+
+
+def _urllib3_not_connected(exc: BaseException) -> bool:
+    return any(
+        cls.__module__.split(".")[0] == "urllib3" and cls.__name__ in NOT_CONNECTED_URLLIB3
+        for cls in type(exc).__mro__
+    )
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Does the cause chain of `exc` prove no connection was made (nothing was sent)?
+
+    Walks `__cause__` / `__context__` (kept even under `raise ... from None`), the
+    wrapped exception of requests' errors and the `reason` of urllib3's MaxRetryError.
+    Matching types, not message text: a DNS failure reads differently in every version.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, requests.exceptions.ConnectTimeout) or _urllib3_not_connected(
+            current
+        ):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending += [e for e in linked if isinstance(e, BaseException)]
+    return False
 
 
 def may_retry(exc: DfnsError, idempotent: bool) -> bool:
@@ -46,13 +110,18 @@ def may_retry(exc: DfnsError, idempotent: bool) -> bool:
     if getattr(exc, "path", None) in SIGNING_PATHS:
         return True
     if isinstance(exc, DfnsTransportError):
-        return idempotent or not exc.maybe_applied
+        return idempotent or not maybe_applied(exc)
     if isinstance(exc, DfnsRateLimitedError):
         return True
     if isinstance(exc, DfnsMalformedResponseError):
         # Dfns may have acted before the answer went wrong: only repeatable calls.
         return idempotent
     return idempotent and isinstance(exc, DfnsApiError) and exc.status in RETRYABLE_STATUSES
+
+
+def maybe_applied(exc: DfnsTransportError) -> bool:
+    """May Dfns have acted on the request that failed without an answer?"""
+    return exc.maybe_applied and not never_sent(exc)
 
 
 def backoff(attempt: int, rng: random.Random) -> float:
@@ -69,5 +138,6 @@ def delay(attempt: int, exc: DfnsError, rng: random.Random) -> float:
 
 
 def round_pause(round_: int) -> float:
-    """The pause between rounds of create recovery (no jitter: one caller, rare path)."""
+    """The pause between rounds of create recovery (no jitter: one caller, rare path);
+    the rounds also stop at the create's Deadline."""
     return float(min(BACKOFF_CAP / 2, BACKOFF_FIRST * 2 ** (round_ - 1)))
