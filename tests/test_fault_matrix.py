@@ -537,6 +537,8 @@ def test_a_name_that_does_not_resolve_never_counts_as_maybe_applied(
         )
     assert retry_policy.never_sent(caught.value)
     assert not retry_policy.maybe_applied(caught.value)
+    # What the user reads names the address, not a connection that closed mid-answer.
+    assert "cannot connect to https://api.dfns.invalid: is dfns:apiUrl right?" in str(caught.value)
     assert retry_policy.may_retry(caught.value, idempotent=False)
 
 

@@ -69,11 +69,17 @@ def test_no_secret_is_visible_anywhere(tmp_path: Path) -> None:
         _, read_outs, read_inputs = server.read(webhook_id, outs)
         show(read_outs)
         show(read_inputs)
-        # A lost create answer, recovered (the orphan is deleted, a new webhook made).
-        emulator.fault("POST", "/webhooks", "drop_after")
+        # A lost create answer Dfns did not act on, recovered (a new webhook made).
+        emulator.fault("POST", "/webhooks", "status", status=500)
         second_id, second = server.create({**inputs, "url": "https://receiver.example/2"})
         show(second)
         secrets.append(rpc.unwrap_rpc_secret(second["secret"]))
+        # One Dfns acted on: the create fails naming the webhook (its secret was lost).
+        emulator.fault("POST", "/webhooks", "drop_after")
+        expect_failure(lambda: server.create({**inputs, "url": "https://receiver.example/3"}))
+        for webhook in emulator.webhooks():
+            if webhook["url"] == "https://receiver.example/3":
+                emulator.client().delete_webhook(webhook["id"])
         # Failures of every kind.
         emulator.fault("PUT", f"/webhooks/{webhook_id}", "status", status=401)
         expect_failure(lambda: server.update(webhook_id, outs, {**inputs, "description": "x"}))

@@ -24,6 +24,7 @@ from .errors import (
     DfnsTransportError,
     api_error_class,
 )
+from .retry_policy import never_sent
 
 USER_AGENT = f"pulumi-dfns/{__version__} python-requests/{requests.__version__}"
 # The dynamic provider server calls from 4 threads; leave head room for a script's own.
@@ -112,9 +113,10 @@ def send(
             method, path, f"TLS failed: {type(exc).__name__}", maybe_applied=False
         ) from None
     except requests.exceptions.ConnectionError as exc:
-        # A refused connection never reached Dfns; anything else (reset, closed mid-answer)
-        # may have been acted on.
-        refused = _is_connect_failure(exc)
+        # A connection never made (refused, a name that does not resolve) never reached
+        # Dfns; anything else (reset, closed mid-answer) may have been acted on. Judged by
+        # the exception types in the chain (retry_policy.never_sent), not by their text.
+        refused = never_sent(exc)
         reason = (
             f"cannot connect to {url[: len(url) - len(path)]}: is dfns:apiUrl right?"
             if refused
@@ -144,11 +146,6 @@ def send(
                 ) from None
             body = None
     return Answer(response.status_code, body, dict(response.headers))
-
-
-def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
-    text = repr(exc.args[0]) if exc.args else ""
-    return "NewConnectionError" in text or "Connection refused" in text
 
 
 def retry_after_seconds(headers: dict[str, str], now: float | None = None) -> float | None:
