@@ -71,6 +71,19 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
     emulator.stop()
 
 
+def secret_url_project(tmp_path: Path, emulator: EmulatorProcess) -> tuple[Path, Harness]:
+    """URL_PROGRAM with its url a secret config value (SECRET_URL), and its harness."""
+    project = program_project(
+        tmp_path / "project",
+        URL_PROGRAM,
+        {"harness-program:hookUrl": {"secure": "v1:in-the-environment"}},
+    )
+    env = emulator_env(
+        emulator, **{SECRETS_ENV: json.dumps({"harness-program:hookUrl": SECRET_URL})}
+    )
+    return project, Harness(project, tmp_path / "state", env=env)
+
+
 def everything_the_user_sees(h: Harness, *results: object) -> str:
     texts = [checkpoint_text(h)]
     for result in results:
@@ -80,15 +93,7 @@ def everything_the_user_sees(h: Harness, *results: object) -> str:
 
 
 def test_a_url_given_as_a_secret_stays_secret(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    project = program_project(
-        tmp_path / "project",
-        URL_PROGRAM,
-        {"harness-program:hookUrl": {"secure": "v1:in-the-environment"}},
-    )
-    env = emulator_env(
-        emulator, **{SECRETS_ENV: json.dumps({"harness-program:hookUrl": SECRET_URL})}
-    )
-    h = Harness(project, tmp_path / "state", env=env)
+    project, h = secret_url_project(tmp_path, emulator)
     up = h.up("dev")
     assert up.ok, up.output
     assert [w["url"] for w in emulator.webhooks()] == [SECRET_URL]  # Dfns holds it, of course
@@ -118,15 +123,7 @@ def test_a_url_given_as_a_secret_stays_secret(tmp_path: Path, emulator: Emulator
 def test_a_secret_url_stays_out_of_a_failed_create(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
-    project = program_project(
-        tmp_path / "project",
-        URL_PROGRAM,
-        {"harness-program:hookUrl": {"secure": "v1:in-the-environment"}},
-    )
-    env = emulator_env(
-        emulator, **{SECRETS_ENV: json.dumps({"harness-program:hookUrl": SECRET_URL})}
-    )
-    h = Harness(project, tmp_path / "state", env=env)
+    _, h = secret_url_project(tmp_path, emulator)
     emulator.fault("POST", "/webhooks", "status", status=403, times=1)
     failed = h.up("dev", skip_preview=True)
     emulator.clear_faults()

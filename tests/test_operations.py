@@ -66,22 +66,28 @@ def dead_url() -> str:
 # -- adopt_secret (item 3) ---------------------------------------------------------------
 
 
-def test_adopt_secret_becomes_the_secret_output_and_stays_secret(
-    engine: ProviderServer, emulator: EmulatorProcess
-) -> None:
+def adopting_with_its_secret(emulator: EmulatorProcess) -> tuple[dict[str, Any], str]:
+    """A program adopting a webhook made in Dfns beforehand, with its secret; and the secret."""
     existing = emulator.client().create_webhook("https://old.example/dfns", EVENTS)
-    known = existing["secret"]
+    known: str = existing["secret"]
     program = {
         "url": "https://old.example/dfns",
         "events": EVENTS,
         "adopt_webhook_id": existing["id"],
         "adopt_secret": known,
     }
+    return program, known
+
+
+def test_adopt_secret_becomes_the_secret_output_and_stays_secret(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    program, known = adopting_with_its_secret(emulator)
     checked = engine.check(program)
     assert checked.failures == []
     assert rpc.is_rpc_secret(checked.inputs["adopt_secret"])
     webhook_id, outs = engine.create(checked.inputs)
-    assert webhook_id == existing["id"]
+    assert webhook_id == program["adopt_webhook_id"]
     assert rpc.is_rpc_secret(outs["secret"]) and rpc.unwrap_rpc_secret(outs["secret"]) == known
     assert rpc.is_rpc_secret(outs["adopt_secret"])
     # A refresh keeps it (Dfns never returns a secret), still marked secret.
@@ -346,14 +352,7 @@ def test_adopt_secret_is_never_visible_nor_sent_to_dfns(
 ) -> None:
     from tests.test_secret_hygiene import visible
 
-    existing = emulator.client().create_webhook("https://old.example/dfns", EVENTS)
-    known = existing["secret"]
-    program = {
-        "url": "https://old.example/dfns",
-        "events": EVENTS,
-        "adopt_webhook_id": existing["id"],
-        "adopt_secret": known,
-    }
+    program, known = adopting_with_its_secret(emulator)
     seen: list[str] = []
     checked = engine.check(program)
     seen.append(repr(visible(checked.inputs)))

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,18 @@ def start_receiver(port: int, *args: str, env: dict[str, str]) -> subprocess.Pop
     return proc
 
 
+@contextmanager
+def running_receiver(port: int, *args: str, env: dict[str, str]) -> Iterator[str]:
+    """The receiver, stopped on leaving; yields the first line it prints."""
+    proc = start_receiver(port, *args, env=env)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def post(port: int, secret: str) -> int:
     body = json.dumps({"id": "whe-x", "kind": "wallet.created", "timestampSent": int(time.time())})
     answer = requests.post(
@@ -152,26 +166,19 @@ def post(port: int, secret: str) -> int:
 )
 def test_the_receiver_accepts_each_of_several_secrets(args: list[str], env: dict[str, str]) -> None:
     port = free_port()
-    proc = start_receiver(port, *args, env=env)
-    try:
-        assert proc.stdout is not None
-        assert "(2 secret(s))" in proc.stdout.readline()
+    with running_receiver(port, *args, env=env) as first_line:
+        assert "(2 secret(s))" in first_line
         assert post(port, OLD) == 200
         assert post(port, NEW) == 200
         assert post(port, "whsec-third") == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_receiver_follows_its_secrets_file(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "secrets"
     path.write_text(OLD)
-    proc = start_receiver(port, "--secrets-file", str(path), env={})
-    try:
-        assert proc.stdout is not None
-        assert "receiver ready" in proc.stdout.readline()
+    with running_receiver(port, "--secrets-file", str(path), env={}) as first_line:
+        assert "receiver ready" in first_line
         assert (post(port, OLD), post(port, NEW)) == (200, 401)
         staged = tmp_path / "secrets.new"
         staged.write_text(f"{OLD}\n{NEW}\n")
@@ -180,9 +187,6 @@ def test_the_receiver_follows_its_secrets_file(tmp_path: Path) -> None:
         staged.write_text(NEW)
         staged.replace(path)
         assert (post(port, OLD), post(port, NEW)) == (401, 200)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_receiver_refuses_a_negative_tolerance_and_no_secrets() -> None:
@@ -223,29 +227,21 @@ def test_the_receiver_answers_a_bad_content_length_instead_of_blocking(
     length: str, status: bytes
 ) -> None:
     port = free_port()
-    proc = start_receiver(port, env={"DFNS_WEBHOOK_SECRETS": OLD})
-    try:
-        assert proc.stdout is not None
-        assert "receiver ready" in proc.stdout.readline()
+    with running_receiver(port, env={"DFNS_WEBHOOK_SECRETS": OLD}) as first_line:
+        assert "receiver ready" in first_line
         line = _raw_post(port, length)
         assert line.split(b" ")[1:2] == [status], line
         assert post(port, OLD) == 200  # and it keeps serving
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_receiver_answers_503_while_its_unavailable_file_exists(tmp_path: Path) -> None:
     port = free_port()
     flag = tmp_path / "down"
     flag.write_text("")
-    proc = start_receiver(port, "--unavailable-file", str(flag), env={"DFNS_WEBHOOK_SECRETS": OLD})
-    try:
-        assert proc.stdout is not None
-        assert "receiver ready" in proc.stdout.readline()
+    with running_receiver(
+        port, "--unavailable-file", str(flag), env={"DFNS_WEBHOOK_SECRETS": OLD}
+    ) as first_line:
+        assert "receiver ready" in first_line
         assert post(port, OLD) == 503
         flag.unlink()
         assert post(port, OLD) == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -47,6 +47,7 @@ from .settings import (
     ClientSettings,
     Setting,
     check_api_url,
+    lookup,
 )
 
 WEBHOOK_TYPE = "pulumi-python:dynamic/dfns:Webhook"
@@ -170,13 +171,6 @@ def _yaml_config(path: Path, text: str) -> Any:
         raise AuditError(f"--config {path}: neither JSON nor YAML") from None
 
 
-def _lookup(setting: Setting, config: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    value = config.get(setting.config_key)
-    if value is None or value == "":
-        value = env.get(setting.env)
-    return None if value is None or value == "" else str(value)
-
-
 def _positive(
     setting: Setting,
     config: Mapping[str, Any],
@@ -185,7 +179,7 @@ def _positive(
     most: float,
 ) -> float:
     """A number above 0 and at most `most`: the provider's bounds (settings.py)."""
-    text = _lookup(setting, config, env)
+    text = lookup(setting, config, env)
     if text is None:
         return default
     try:
@@ -201,7 +195,7 @@ def _positive(
 
 def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientSettings:
     """Only what reading needs: no credential, so no signed call can be made."""
-    token = _lookup(AUTH_TOKEN, config, env)
+    token = lookup(AUTH_TOKEN, config, env)
     if token is None:
         raise DfnsSettingsError(
             AUTH_TOKEN.config_key, f"not set; set {AUTH_TOKEN.env} or pass --config FILE"
@@ -210,7 +204,7 @@ def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientS
     if attempts != int(attempts):
         raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
     return ClientSettings(
-        api_url=check_api_url(_lookup(API_URL, config, env) or DEFAULT_API_URL),
+        api_url=check_api_url(lookup(API_URL, config, env) or DEFAULT_API_URL),
         auth_token=token,
         credential=None,
         connect_timeout=_positive(CONNECT_TIMEOUT, config, env, 5.0, MAX_TIMEOUT),

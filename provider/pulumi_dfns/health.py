@@ -26,9 +26,6 @@ from .redact import shown_text
 # `deliveryAttempt`; none once the webhook is disabled or deleted
 # (dfns/dfns-api-docs api-docs/webhooks/README.md; dfns-api.md [doc]).
 MAX_DELIVERY_ATTEMPTS = 5
-# A delivery waiting for a retry always has a failed attempt dated less than this ago:
-# the longest gap between two attempts is the last (2 h -> 1 day after the first).
-LONGEST_RETRY_GAP_SECONDS = 22 * 3600.0
 
 # Events read per refresh of a tracked webhook: the emulator's (and, assumed, Dfns's)
 # largest page.

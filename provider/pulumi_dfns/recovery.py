@@ -205,16 +205,16 @@ class ExactlyOnceCreator:
 
     def _list(self, cause: DfnsError, deadline: retry_policy.Deadline) -> list[dict[str, Any]]:
         error: DfnsError | None = None
-        for round_ in range(1, retry_policy.CLEANUP_ROUNDS + 1):
+        for round_ in range(1, retry_policy.LISTING_ROUNDS + 1):
             try:
                 return self.client.list_webhooks_dated()[0]
             except DfnsError as exc:
                 error = exc
-            if round_ == retry_policy.CLEANUP_ROUNDS:
+            if round_ == retry_policy.LISTING_ROUNDS:
                 break
-            if not deadline.allows(retry_policy.CLEANUP_PAUSE):
+            if not deadline.allows(retry_policy.LISTING_PAUSE):
                 break
-            self.sleep(retry_policy.CLEANUP_PAUSE)
+            self.sleep(retry_policy.LISTING_PAUSE)
         raise CreateFailed(
             f"the create's answer was lost ({cause}) and listing webhooks to check "
             f"whether Dfns made it failed ({error}); nothing else was created. Look in "

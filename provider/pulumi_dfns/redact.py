@@ -19,7 +19,7 @@ HIDDEN = "***"
 def shown_url(url: object) -> str:
     """The url with userinfo and query values hidden, cut to SHOWN_MAX characters.
 
-    Works on text that is not a valid url too (it is used in the error that says so).
+    Works on text that is not a valid url too.
     """
     text = str(url)
     scheme, sep, rest = text.partition("://")

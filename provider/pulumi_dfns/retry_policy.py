@@ -48,10 +48,10 @@ SIGNING_PATHS = frozenset({"/auth/action/init", "/auth/action"})
 # stretch of 404s (a lagging replica) never drops a live webhook from state.
 CONFIRM_PAUSES = (0.5, 1.0)
 # Listings after a lost create answer: each is a full client call with its own
-# retries; a failed one is tried again this many times, CLEANUP_PAUSE apart, since
+# retries; a failed one is tried again this many times, LISTING_PAUSE apart, since
 # giving up leaves the user to look for the webhook by hand.
-CLEANUP_ROUNDS = 3
-CLEANUP_PAUSE = 1.0
+LISTING_ROUNDS = 3
+LISTING_PAUSE = 1.0
 # Exceptions that prove no connection to Dfns was made, so no byte of the request was
 # sent: urllib3 raises NewConnectionError (NameResolutionError, urllib3 2, is one) from
 # its connect step and ConnectTimeoutError before a connection exists; requests wraps

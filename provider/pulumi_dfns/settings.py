@@ -175,7 +175,8 @@ def check_api_url(url: str, setting: str = API_URL.config_key) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def _lookup(setting: Setting, config: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+def lookup(setting: Setting, config: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+    """The setting's text: stack config first, then its variable; empty counts as unset."""
     value = config.get(setting.config_key)
     if value is None or value == "":
         value = env.get(setting.env)
@@ -192,7 +193,7 @@ def _number(
     least: float,
     most: float,
 ) -> float:
-    text = _lookup(setting, config, env)
+    text = lookup(setting, config, env)
     if text is None:
         return default
     if not _NUMBER.fullmatch(text.strip()):
@@ -233,7 +234,7 @@ def parse_event_kinds(
 
 
 def _required(setting: Setting, config: Mapping[str, object], env: Mapping[str, str]) -> str:
-    value = _lookup(setting, config, env)
+    value = lookup(setting, config, env)
     if value is None:
         raise DfnsSettingsError(setting.config_key, f"not set; set it with {setting.how_to_set()}")
     return value
@@ -247,14 +248,14 @@ def load_settings(
     Raises DfnsSettingsError naming the first unusable setting and how to set it.
     """
     env = os.environ if env is None else env
-    api_url = check_api_url(_lookup(API_URL, config, env) or DEFAULT_API_URL)
+    api_url = check_api_url(lookup(API_URL, config, env) or DEFAULT_API_URL)
     token = _required(AUTH_TOKEN, config, env)
     check_auth_token(token)
     credential_id = _required(CREDENTIAL_ID, config, env)
-    pem = _lookup(PRIVATE_KEY, config, env)
+    pem = lookup(PRIVATE_KEY, config, env)
     key_setting = PRIVATE_KEY.config_key
     if pem is None:
-        key_file = _lookup(PRIVATE_KEY_FILE, config, env)
+        key_file = lookup(PRIVATE_KEY_FILE, config, env)
         if key_file is None:
             raise DfnsSettingsError(
                 key_setting,
@@ -275,7 +276,7 @@ def load_settings(
             raise DfnsSettingsError(
                 key_setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
             ) from None
-    passphrase = _lookup(PRIVATE_KEY_PASSPHRASE, config, env)
+    passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
     key = load_private_key(pem, passphrase, setting=key_setting)
     attempts = _number(MAX_ATTEMPTS, config, env, 4, 1, MAX_ATTEMPTS_LIMIT)
     if attempts != int(attempts):
@@ -290,5 +291,5 @@ def load_settings(
         retry_timeout=_number(
             RETRY_TIMEOUT, config, env, 60.0, MIN_RETRY_TIMEOUT, MAX_RETRY_TIMEOUT
         ),
-        extra_event_kinds=parse_event_kinds(_lookup(EXTRA_EVENT_KINDS, config, env)),
+        extra_event_kinds=parse_event_kinds(lookup(EXTRA_EVENT_KINDS, config, env)),
     )

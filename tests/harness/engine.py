@@ -242,20 +242,23 @@ class Deployment:
 
     # -- registration (the ResourceMonitor's RegisterResource) --------------------------
 
+    def _new_urn(self, type_: str, name: str, parent: str) -> str:
+        """The urn of a new resource, its qualified type remembered for its children.
+        sdk/go/common/resource/urn/urn.go New: the root stack's type is not part of a
+        child's qualified type. Called with the lock held."""
+        parent_type = self.qualified.get(parent, "") if parent else ""
+        qualified = (
+            type_ if not parent_type or parent_type == STACK_TYPE else f"{parent_type}${type_}"
+        )
+        urn = make_urn(self.stack, self.project.name, qualified, name)
+        self.qualified[urn] = qualified
+        return urn
+
     def register(
         self, req: resource_pb2.RegisterResourceRequest, config: dict[str, ConfigValue], engine: str
     ) -> tuple[str, str, Props, bool]:
         with self._lock:
-            parent_type = self.qualified.get(req.parent, "") if req.parent else ""
-            # sdk/go/common/resource/urn/urn.go New: the root stack's type is not
-            # part of a child's qualified type.
-            qualified = (
-                req.type
-                if not parent_type or parent_type == STACK_TYPE
-                else f"{parent_type}${req.type}"
-            )
-            urn = make_urn(self.stack, self.project.name, qualified, req.name)
-            self.qualified[urn] = qualified
+            urn = self._new_urn(req.type, req.name, req.parent)
             props = from_struct(req.object)
             if not req.custom:
                 return self._register_component(urn, req, props)
@@ -304,14 +307,7 @@ class Deployment:
         Read steps run during previews"); no outputs means "resource '<id>' does not
         exist"."""
         with self._lock:
-            parent_type = self.qualified.get(req.parent, "") if req.parent else ""
-            qualified = (
-                req.type
-                if not parent_type or parent_type == STACK_TYPE
-                else f"{parent_type}${req.type}"
-            )
-            urn = make_urn(self.stack, self.project.name, qualified, req.name)
-            self.qualified[urn] = qualified
+            urn = self._new_urn(req.type, req.name, req.parent)
             if self.errors:
                 return urn, {}, False
             props = from_struct(req.properties)

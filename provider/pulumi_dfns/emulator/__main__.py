@@ -13,6 +13,17 @@ from .assumed import Assumed
 from .server import EmulatorConfig, EmulatorServer
 
 ASSUMED = Assumed()
+# The assumed values given as one option each (--challenge-ttl for challenge_ttl), with
+# Assumed's value as the default: (field, type, help).
+ASSUMED_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("challenge_ttl", float, "seconds an /auth/action/init challenge lives"),
+    ("user_action_ttl", float, "seconds a user action token lives"),
+    ("webhook_limit_status", int, "HTTP status of a create past the webhook limit"),
+    ("webhook_limit_message", str, "its message ({limit} is replaced by --max-webhooks)"),
+    ("url_max", int, "longest webhook url accepted"),
+    ("delivery_timeout", float, "seconds a delivery waits for the receiver"),
+    ("ping_kind", str, "event kind of the ping's test event"),
+)
 
 
 def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
@@ -55,41 +66,10 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
     assumed = parser.add_argument_group(
         "assumed values", "no Dfns source states these; change them to match what you see"
     )
-    assumed.add_argument(
-        "--challenge-ttl",
-        type=float,
-        default=ASSUMED.challenge_ttl,
-        help="seconds an /auth/action/init challenge lives",
-    )
-    assumed.add_argument(
-        "--user-action-ttl",
-        type=float,
-        default=ASSUMED.user_action_ttl,
-        help="seconds a user action token lives",
-    )
-    assumed.add_argument(
-        "--webhook-limit-status",
-        type=int,
-        default=ASSUMED.webhook_limit_status,
-        help="HTTP status of a create past the webhook limit",
-    )
-    assumed.add_argument(
-        "--webhook-limit-message",
-        default=ASSUMED.webhook_limit_message,
-        help="its message ({limit} is replaced by --max-webhooks)",
-    )
-    assumed.add_argument(
-        "--url-max", type=int, default=ASSUMED.url_max, help="longest webhook url accepted"
-    )
-    assumed.add_argument(
-        "--delivery-timeout",
-        type=float,
-        default=ASSUMED.delivery_timeout,
-        help="seconds a delivery waits for the receiver",
-    )
-    assumed.add_argument(
-        "--ping-kind", default=ASSUMED.ping_kind, help="event kind of the ping's test event"
-    )
+    for name, kind, help_text in ASSUMED_OPTIONS:
+        assumed.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=getattr(ASSUMED, name), help=help_text
+        )
     assumed.add_argument(
         "--allow-unknown-fields",
         action="store_true",
@@ -126,13 +106,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         delivery_time_scale=args.delivery_time_scale,
         body_timeout=args.body_timeout,
         assumed=Assumed(
-            challenge_ttl=args.challenge_ttl,
-            user_action_ttl=args.user_action_ttl,
-            webhook_limit_status=args.webhook_limit_status,
-            webhook_limit_message=args.webhook_limit_message,
-            url_max=args.url_max,
-            delivery_timeout=args.delivery_timeout,
-            ping_kind=args.ping_kind,
+            **{name: getattr(args, name) for name, _, _ in ASSUMED_OPTIONS},
             refuse_unknown_fields=not args.allow_unknown_fields,
             extra_event_kinds=frozenset(args.extra_event_kind),
         ),
