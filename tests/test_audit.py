@@ -229,6 +229,7 @@ def test_audit_reads_files_with_a_byte_order_mark(
         ("timeout-1e400", "dfns:readTimeout: must be at most"),
         ("attempts-2.5", "dfns:maxAttempts: must be a whole number"),
         ("attempts-1e9", "dfns:maxAttempts: must be at most"),
+        ("timeout-eyJpasted.token", "dfns:readTimeout: is not a number"),
     ],
 )
 def test_audit_exits_2_naming_why_for_unusable_files_and_settings(
@@ -262,6 +263,8 @@ def test_audit_exits_2_naming_why_for_unusable_files_and_settings(
     assert result.returncode == 2, (setup, result.stdout, result.stderr)
     assert "audit: cannot run" in result.stderr and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    # A value is never echoed: it may be a secret pasted into the wrong setting.
+    assert "eyJpasted" not in result.stderr
 
 
 def test_an_unexpected_error_exits_2_naming_only_its_type(

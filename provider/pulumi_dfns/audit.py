@@ -185,11 +185,12 @@ def _positive(
     try:
         value = float(text)
     except (ValueError, OverflowError):
-        raise DfnsSettingsError(setting.config_key, f"{text!r} is not a number") from None
+        # The value is never echoed: it may be a secret pasted into the wrong setting.
+        raise DfnsSettingsError(setting.config_key, "is not a number") from None
     if not value > 0:  # also NaN
-        raise DfnsSettingsError(setting.config_key, f"must be greater than 0, got {text}")
+        raise DfnsSettingsError(setting.config_key, "must be greater than 0")
     if value > most:  # also inf
-        raise DfnsSettingsError(setting.config_key, f"must be at most {most:g}, got {text}")
+        raise DfnsSettingsError(setting.config_key, f"must be at most {most:g}")
     return value
 
 
