@@ -226,7 +226,10 @@ def test_audit_reads_files_with_a_byte_order_mark(
         ("operations-object", "deployment.pending_operations is not a list"),
         ("resource-number", "deployment.resources[0] is not an object"),
         ("timeout-1e300", "dfns:readTimeout: must be at most"),
-        ("timeout-1e400", "dfns:readTimeout: must be at most"),
+        ("timeout-1e400", "dfns:readTimeout: must be a finite number"),
+        # Read with the provider's own rules (settings.load_limits), not looser ones.
+        ("timeout-0.001", "dfns:readTimeout: must be at least 0.1"),
+        ("attempts-1_0", "dfns:maxAttempts: is not a number"),
         ("attempts-2.5", "dfns:maxAttempts: must be a whole number"),
         ("attempts-1e9", "dfns:maxAttempts: must be at most"),
         ("timeout-eyJpasted.token", "dfns:readTimeout: is not a number"),

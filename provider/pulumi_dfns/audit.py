@@ -36,17 +36,10 @@ from .redact import shown_url
 from .settings import (
     API_URL,
     AUTH_TOKEN,
-    CONNECT_TIMEOUT,
     DEFAULT_API_URL,
-    MAX_ATTEMPTS,
-    MAX_ATTEMPTS_LIMIT,
-    MAX_RETRY_TIMEOUT,
-    MAX_TIMEOUT,
-    READ_TIMEOUT,
-    RETRY_TIMEOUT,
     ClientSettings,
-    Setting,
     check_api_url,
+    load_limits,
     lookup,
 )
 
@@ -171,29 +164,6 @@ def _yaml_config(path: Path, text: str) -> Any:
         raise AuditError(f"--config {path}: neither JSON nor YAML") from None
 
 
-def _positive(
-    setting: Setting,
-    config: Mapping[str, Any],
-    env: Mapping[str, str],
-    default: float,
-    most: float,
-) -> float:
-    """A number above 0 and at most `most`: the provider's bounds (settings.py)."""
-    text = lookup(setting, config, env)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except (ValueError, OverflowError):
-        # The value is never echoed: it may be a secret pasted into the wrong setting.
-        raise DfnsSettingsError(setting.config_key, "is not a number") from None
-    if not value > 0:  # also NaN
-        raise DfnsSettingsError(setting.config_key, "must be greater than 0")
-    if value > most:  # also inf
-        raise DfnsSettingsError(setting.config_key, f"must be at most {most:g}")
-    return value
-
-
 def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientSettings:
     """Only what reading needs: no credential, so no signed call can be made."""
     token = lookup(AUTH_TOKEN, config, env)
@@ -201,17 +171,12 @@ def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientS
         raise DfnsSettingsError(
             AUTH_TOKEN.config_key, f"not set; set {AUTH_TOKEN.env} or pass --config FILE"
         )
-    attempts = _positive(MAX_ATTEMPTS, config, env, 4, MAX_ATTEMPTS_LIMIT)
-    if attempts != int(attempts):
-        raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
     return ClientSettings(
         api_url=check_api_url(lookup(API_URL, config, env) or DEFAULT_API_URL),
         auth_token=token,
         credential=None,
-        connect_timeout=_positive(CONNECT_TIMEOUT, config, env, 5.0, MAX_TIMEOUT),
-        read_timeout=_positive(READ_TIMEOUT, config, env, 30.0, MAX_TIMEOUT),
-        max_attempts=int(attempts),
-        retry_timeout=_positive(RETRY_TIMEOUT, config, env, 60.0, MAX_RETRY_TIMEOUT),
+        # The provider's own parsing and bounds: one rule for every reader of settings.
+        **load_limits(config, env),
     )
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from .errors import DfnsSettingsError
@@ -278,18 +279,34 @@ def load_settings(
             ) from None
     passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
     key = load_private_key(pem, passphrase, setting=key_setting)
-    attempts = _number(MAX_ATTEMPTS, config, env, 4, 1, MAX_ATTEMPTS_LIMIT)
-    if attempts != int(attempts):
-        raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
     return ClientSettings(
         api_url=api_url,
         auth_token=token,
         credential=Credential(credential_id, key),
+        **load_limits(config, env),
+        extra_event_kinds=parse_event_kinds(lookup(EXTRA_EVENT_KINDS, config, env)),
+    )
+
+
+class Limits(TypedDict):
+    """The timeouts and retry budget of ClientSettings, as every reader of settings
+    parses them (the provider and the audit command alike)."""
+
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    retry_timeout: float
+
+
+def load_limits(config: Mapping[str, object], env: Mapping[str, str]) -> Limits:
+    attempts = _number(MAX_ATTEMPTS, config, env, 4, 1, MAX_ATTEMPTS_LIMIT)
+    if attempts != int(attempts):
+        raise DfnsSettingsError(MAX_ATTEMPTS.config_key, "must be a whole number")
+    return Limits(
         connect_timeout=_number(CONNECT_TIMEOUT, config, env, 5.0, MIN_TIMEOUT, MAX_TIMEOUT),
         read_timeout=_number(READ_TIMEOUT, config, env, 30.0, MIN_TIMEOUT, MAX_TIMEOUT),
         max_attempts=int(attempts),
         retry_timeout=_number(
             RETRY_TIMEOUT, config, env, 60.0, MIN_RETRY_TIMEOUT, MAX_RETRY_TIMEOUT
         ),
-        extra_event_kinds=parse_event_kinds(lookup(EXTRA_EVENT_KINDS, config, env)),
     )
