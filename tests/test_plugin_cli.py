@@ -79,7 +79,10 @@ def test_lifecycle_create_preview_update_destroy(
     emulator.clear_log()
     project.up()
     assert webhook_calls(emulator) == [f"PUT /webhooks/{hook_id}"]
-    assert calls(emulator, "POST", "/auth/action") == ["POST /auth/action/init", "POST /auth/action"]
+    assert calls(emulator, "POST", "/auth/action") == [
+        "POST /auth/action/init",
+        "POST /auth/action",
+    ]
     assert {w["id"]: w for w in emulator.webhooks()}[hook_id]["description"] == "second"
 
     emulator.clear_log()
@@ -102,7 +105,10 @@ def test_preview_diff_is_per_property(project: YamlProject, emulator: EmulatorPr
     # Unchanged inputs are not listed, as a dynamic resource's whole inputs are.
     assert not re.search(r"\burl\s*:", preview), preview
     plain = project.run("preview").stdout
-    assert "[diff: ~description,secretVersion]" in plain or "[diff: +secretVersion~description]" in plain, plain
+    assert (
+        "[diff: ~description,secretVersion]" in plain
+        or "[diff: +secretVersion~description]" in plain
+    ), plain
 
 
 def test_refresh_records_drift_and_up_puts_it_back(
@@ -112,7 +118,11 @@ def test_refresh_records_drift_and_up_puts_it_back(
     project.up()
     hook_id = project.outputs()["id"]
     emulator.client().update_webhook(
-        hook_id, url=f"{HOOK}/moved", events=["wallet.created"], status="Disabled", description="mine"
+        hook_id,
+        url=f"{HOOK}/moved",
+        events=["wallet.created"],
+        status="Disabled",
+        description="mine",
     )
     emulator.clear_log()
     project.run("refresh", "--yes", "--skip-preview")
@@ -152,10 +162,14 @@ def test_options_replace_on_changes_delete_before_replace_and_protect(
     project: YamlProject, emulator: EmulatorProcess
 ) -> None:
     options = {"replaceOnChanges": ["description"], "deleteBeforeReplace": True}
-    project.write({"hook": {**hook(description="a"), "options": options}}, outputs={"id": "${hook.id}"})
+    project.write(
+        {"hook": {**hook(description="a"), "options": options}}, outputs={"id": "${hook.id}"}
+    )
     project.up()
     first = project.outputs()["id"]
-    project.write({"hook": {**hook(description="b"), "options": options}}, outputs={"id": "${hook.id}"})
+    project.write(
+        {"hook": {**hook(description="b"), "options": options}}, outputs={"id": "${hook.id}"}
+    )
     emulator.clear_log()
     project.up()
     second = project.outputs()["id"]
@@ -211,7 +225,9 @@ def test_bad_input_is_refused_at_preview_naming_each_property(
     result = project.run("preview", check=False)
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "events[0] 'wallet.creatd' is not a Dfns event kind; did you mean 'wallet.created'?" in out
+    assert (
+        "events[0] 'wallet.creatd' is not a Dfns event kind; did you mean 'wallet.created'?" in out
+    )
     assert "status must be Enabled or Disabled, got 'Maybe'" in out
     # The schema's names in every reason, and no secret echoed.
     assert "adoptSecret has leading or trailing whitespace" in out
@@ -313,7 +329,9 @@ def test_import_reads_the_inputs_back_without_the_secret(
     assert state["outputs"]["secret"] is None
     assert "type: dfns:Webhook" in result.stdout or "dfns:index:Webhook" in result.stdout
 
-    missing = project.run("import", WEBHOOK, "missing", "wh-00000-00000-0000000000000000", "--yes", check=False)
+    missing = project.run(
+        "import", WEBHOOK, "missing", "wh-00000-00000-0000000000000000", "--yes", check=False
+    )
     assert missing.returncode != 0
     assert "no such webhook in this Dfns organisation" in missing.stdout + missing.stderr
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -40,8 +41,13 @@ def _dynamic_plugin_dir() -> Path:
     given = os.environ.get("PULUMI_DFNS_PYTHON_PLUGIN_DIR")
     if given:
         return Path(given)
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip(
+            "no pulumi-resource-pulumi-python: set PULUMI_DFNS_PYTHON_PLUGIN_DIR or install Go"
+        )
     found = subprocess.run(
-        ["go", "mod", "download", "-json", SDK_MODULE],
+        [go, "mod", "download", "-json", SDK_MODULE],
         capture_output=True,
         text=True,
         check=False,

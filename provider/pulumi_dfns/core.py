@@ -124,7 +124,9 @@ class WebhookCore:
         self._settings_error = None
         self._client = None
         try:
-            self._settings = load_settings({s.config_key: config.get(s.config_key) for s in ALL_SETTINGS})
+            self._settings = load_settings(
+                {s.config_key: config.get(s.config_key) for s in ALL_SETTINGS}
+            )
         except DfnsSettingsError as exc:
             self._settings_error = exc
 

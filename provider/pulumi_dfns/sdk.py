@@ -113,7 +113,9 @@ class Webhook(pulumi.CustomResource):
         resource_name: str, id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
     ) -> Webhook:
         """Read a webhook managed elsewhere by its id (wh-...); never changed or deleted."""
-        return Webhook(resource_name, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)))
+        return Webhook(
+            resource_name, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id))
+        )
 
     def translate_output_property(self, prop: str) -> str:
         return SNAKE_OF.get(prop, prop)

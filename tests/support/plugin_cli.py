@@ -130,7 +130,9 @@ class YamlProject:
             program["outputs"] = outputs
         (self.dir / "Pulumi.yaml").write_text(yaml.safe_dump(program, sort_keys=False))
 
-    def run(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.tools.pulumi), "--non-interactive", *args],
             cwd=self.dir,

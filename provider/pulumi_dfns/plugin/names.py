@@ -34,7 +34,9 @@ SNAKE_OF = {camel(name): name for name in OUTPUTS}
 CAMEL_OF = {name: camel(name) for name in OUTPUTS}
 CAMEL_INPUTS = tuple(camel(name) for name in INPUTS)
 
-_SNAKE_WORD = re.compile(r"\b(" + "|".join(sorted((n for n in OUTPUTS if "_" in n), key=len, reverse=True)) + r")\b")
+_SNAKE_WORD = re.compile(
+    r"\b(" + "|".join(sorted((n for n in OUTPUTS if "_" in n), key=len, reverse=True)) + r")\b"
+)
 
 
 def in_schema_terms(text: str) -> str:

@@ -52,7 +52,7 @@ from pulumi.provider.experimental.provider import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from ..core import WebhookCore, Warn
+from ..core import Warn, WebhookCore
 from ..inputs import SECRET_PROPERTIES
 from .names import (
     CAMEL_INPUTS,
@@ -75,7 +75,7 @@ def plain(value: PropertyValue) -> Any:
     """An engine value as the core takes it: no secret mark, unknowns as `Unknown`."""
     inner = value.value
     if isinstance(inner, Computed) or (isinstance(inner, str) and inner == UNKNOWN):
-        return Unknown()
+        return Unknown()  # type: ignore[no-untyped-call]  # the SDK's class is untyped
     if isinstance(inner, tuple):
         return [plain(item) for item in inner]
     if isinstance(inner, Mapping):
@@ -147,9 +147,9 @@ class DfnsProvider(Provider):
                 package, _, name = key.partition(":config:")
                 if package == "dfns" and name:
                     config[f"dfns:{name}"] = text
-        for key, value in list(config.items()):
-            if isinstance(value, float) and value.is_integer():
-                config[key] = int(value)  # `maxAttempts: 4` in YAML arrives as 4.0
+        for key, setting in list(config.items()):
+            if isinstance(setting, float) and setting.is_integer():
+                config[key] = int(setting)  # `maxAttempts: 4` in YAML arrives as 4.0
         self._core.configure(config)
         return ConfigureResponse(
             accept_secrets=True,

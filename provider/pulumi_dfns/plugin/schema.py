@@ -63,7 +63,7 @@ LAST_FAILURE_TYPE = "dfns:index:DeliveryFailure"
 _DESCRIPTIONS: dict[str, str] = {
     URL: "Where Dfns POSTs events: an absolute http(s) URL.",
     EVENTS: (
-        f"The event kinds to deliver, or [\"{ALL_EVENTS}\"] for all. Kept sorted. "
+        f'The event kinds to deliver, or ["{ALL_EVENTS}"] for all. Kept sorted. '
         f"pulumi-dfns knows {len(EVENT_KINDS)} kinds; a near miss of one is refused as a "
         "typo, an unheard-of kind is passed on with a warning."
     ),
@@ -174,9 +174,7 @@ def schema(version: str) -> dict[str, Any]:
             LAST_FAILURE_TYPE: {
                 "type": "object",
                 "description": "A failed delivery.",
-                "properties": {
-                    key: {"type": "string"} for key in DeliveryFailure.__annotations__
-                },
+                "properties": {key: {"type": "string"} for key in DeliveryFailure.__annotations__},
             }
         },
         "resources": {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -79,10 +80,19 @@ def _one_line(method: Handler) -> Handler:
     return call
 
 
-class DfnsServicer(ProviderServicer):  # type: ignore[misc]  # the SDK ships no types here
+class DfnsServicer(ProviderServicer):
     def __init__(self, args: list[str], version: str, provider: DfnsProvider, engine: str) -> None:
         super().__init__(args, version, provider, engine)
-        for name in ("CheckConfig", "Configure", "Check", "Diff", "Create", "Read", "Update", "Delete"):
+        for name in (
+            "CheckConfig",
+            "Configure",
+            "Check",
+            "Diff",
+            "Create",
+            "Read",
+            "Update",
+            "Delete",
+        ):
             setattr(self, name, _one_line(getattr(super(), name)))
 
     async def DiffConfig(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -117,10 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
         await server.wait_for_termination()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # the engine stops plugins with SIGINT
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
