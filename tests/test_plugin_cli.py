@@ -329,6 +329,22 @@ def test_import_reads_the_inputs_back_without_the_secret(
     assert state["outputs"]["secret"] is None
     assert "type: dfns:Webhook" in result.stdout or "dfns:index:Webhook" in result.stdout
 
+    # The secret, if known, is taken over with adoptWebhookId (the same id) and
+    # adoptSecret: recorded, no request to Dfns.
+    adopt = hook(
+        events=["wallet.created", "key.created"],
+        description="made elsewhere",
+        adoptWebhookId=made["id"],
+        adoptSecret=made["secret"],
+    )
+    project.write(
+        {"imported": {**adopt, "options": {"protect": True}}}, outputs={"s": "${imported.secret}"}
+    )
+    emulator.clear_log()
+    project.up()
+    assert calls(emulator) == []
+    assert project.outputs(show_secrets=True)["s"] == made["secret"]
+
     missing = project.run(
         "import", WEBHOOK, "missing", "wh-00000-00000-0000000000000000", "--yes", check=False
     )

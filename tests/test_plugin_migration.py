@@ -13,78 +13,14 @@ preview that replaces nothing.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from tests.support.emulator import EmulatorProcess
-from tests.support.plugin_cli import OFFLINE, PASSPHRASE, Tools, tools
-
-auto = pytest.importorskip("pulumi.automation")
+from tests.support.plugin_cli import inline_stack, tools
 
 HOOK = "https://hooks.example.com/dfns"
-SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3@v3.277.0"
 # The key of a secret-marked value in state (sdk/go/common/resource/sig: Secret).
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-
-def _dynamic_plugin_dir() -> Path:
-    """Where `pulumi-resource-pulumi-python` is: PULUMI_DFNS_PYTHON_PLUGIN_DIR, else the
-    CLI's sdk/v3 Go module (python/dist/), fetched by the `go` client."""
-    given = os.environ.get("PULUMI_DFNS_PYTHON_PLUGIN_DIR")
-    if given:
-        return Path(given)
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip(
-            "no pulumi-resource-pulumi-python: set PULUMI_DFNS_PYTHON_PLUGIN_DIR or install Go"
-        )
-    found = subprocess.run(
-        [go, "mod", "download", "-json", SDK_MODULE],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    if found.returncode != 0:
-        pytest.skip(f"no pulumi-resource-pulumi-python: go mod download {SDK_MODULE} failed")
-    return Path(json.loads(found.stdout)["Dir"]) / "python" / "dist"
-
-
-def _stack(
-    tmp_path: Path, found: Tools, emulator: EmulatorProcess, program: Callable[[], None]
-) -> Any:
-    plugin_dirs = [str(found.plugin_dir), str(_dynamic_plugin_dir())]
-    env = {
-        **OFFLINE,
-        "PULUMI_HOME": str(tmp_path / "home"),
-        "PULUMI_BACKEND_URL": (tmp_path / "state").as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-        # The dynamic provider's plugin runs `$PULUMI_PYTHON_CMD -m pulumi.dynamic`.
-        "PULUMI_PYTHON_CMD": sys.executable,
-        "PATH": os.pathsep.join([*plugin_dirs, str(found.pulumi.parent), os.environ["PATH"]]),
-    }
-    (tmp_path / "state").mkdir(exist_ok=True)
-    settings = auto.ProjectSettings(name="hooks", runtime="python")
-    opts = auto.LocalWorkspaceOptions(
-        work_dir=str(tmp_path / "work"),
-        pulumi_home=str(tmp_path / "home"),
-        env_vars=env,
-        project_settings=settings,
-        pulumi_command=auto.PulumiCommand(root=str(found.pulumi.parent.parent)),
-    )
-    (tmp_path / "work").mkdir(exist_ok=True)
-    stack = auto.create_or_select_stack("dev", project_name="hooks", program=program, opts=opts)
-    for key, value in emulator.config().items():
-        stack.set_config(key, auto.ConfigValue(value, secret=key == "dfns:authToken"))
-    return stack
 
 
 def dynamic_program() -> None:
@@ -112,7 +48,7 @@ def test_a_dynamic_stack_moves_to_the_plugin_in_one_update_without_dfns(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
     found = tools()
-    stack = _stack(tmp_path, found, emulator, dynamic_program)
+    stack = inline_stack(tmp_path, found, emulator, dynamic_program)
     before = stack.up().outputs
     hook_id, secret = before["id"].value, before["secret"].value
     assert hook_id.startswith("wh-") and secret
@@ -142,3 +78,51 @@ def test_a_dynamic_stack_moves_to_the_plugin_in_one_update_without_dfns(
     again = stack.preview()
     assert set(again.change_summary) == {"same"}, again.change_summary
     assert emulator.requests_log() == []
+
+
+def test_the_way_back_is_one_update_without_dfns_too(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """A stack moved to the plugin goes back to DfnsWebhook by an alias from the plugin's
+    type: one update, the same id and secret, no request to Dfns (README)."""
+    found = tools()
+    stack = inline_stack(tmp_path, found, emulator, plugin_program)
+    before = stack.up().outputs
+
+    def back() -> None:
+        import pulumi
+
+        from pulumi_dfns import DfnsWebhook
+
+        hook = DfnsWebhook(
+            "hook",
+            url=HOOK,
+            events=["wallet.created"],
+            description="moving",
+            opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="dfns:index:Webhook")]),
+        )
+        pulumi.export("id", hook.id)
+        pulumi.export("secret", hook.secret)
+
+    stack.workspace.program = back
+    emulator.clear_log()
+    preview = stack.preview()
+    assert preview.change_summary.get("replace", 0) == 0, preview.stdout
+    result = stack.up()
+    assert emulator.requests_log() == []
+    assert result.summary.resource_changes == {"update": 1, "same": 1}
+    assert (result.outputs["id"].value, result.outputs["secret"].value) == (
+        before["id"].value,
+        before["secret"].value,
+    )
+    [moved] = [
+        r for r in stack.export_stack().deployment["resources"] if r["urn"].endswith("::hook")
+    ]
+    assert moved["type"] == "pulumi-python:dynamic/dfns:Webhook"
+    assert "__provider" in moved["outputs"] and "date_created" in moved["outputs"]
+    # The dynamic provider finds itself again: a refresh reads through it.
+    emulator.clear_log()
+    stack.refresh()
+    assert {f"{r['method']} {r['path']}" for r in emulator.requests_log()} == {
+        f"GET /webhooks/{before['id'].value}"
+    }

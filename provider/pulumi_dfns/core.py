@@ -50,13 +50,15 @@ from .inputs import (
     is_unknown,
     reported,
 )
-from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
 from .redact import shown_text
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 from .tracebacks import OneLineError
 
 if TYPE_CHECKING:
     from .client import DfnsClient
+
+# recovery.py (and through it client.py and `requests`) loads on the first operation
+# that calls Dfns: a preview's check and diff, and the provider's start, never need it.
 
 # Inputs Dfns does not store: kept in state from the program's inputs.
 PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING, ADOPT_SECRET, TRACK_DELIVERIES)
@@ -208,6 +210,8 @@ class WebhookCore:
             if adopt:
                 webhook, before = self._adopt(client, str(adopt), inputs, warn)
             else:
+                from .recovery import ExactlyOnceCreator
+
                 creator = ExactlyOnceCreator(client)
                 webhook = creator.create(inputs)
                 for note in creator.warnings:
@@ -324,6 +328,8 @@ class WebhookCore:
         where a missing webhook fails the read instead (nothing to drop from state)."""
         client = self._dfns()
         try:
+            from .recovery import get_unless_gone
+
             webhook = get_unless_gone(client, id_)
         except DfnsError as exc:
             raise explain(
@@ -376,6 +382,8 @@ class WebhookCore:
 
     def delete(self, id_: str, timeout: float | None = None) -> None:
         try:
+            from .recovery import delete_until_gone
+
             gone = delete_until_gone(self._dfns(timeout), id_)
         except DfnsError as exc:
             raise explain(
@@ -391,6 +399,8 @@ class WebhookCore:
 
     @staticmethod
     def _delete_quietly(client: DfnsClient, id_: str, warn: Warn) -> None:
+        from .recovery import delete_until_gone
+
         try:
             if delete_until_gone(client, id_):
                 return

@@ -33,6 +33,7 @@ from .core import (
     explain,
 )
 from .inputs import SECRET_PROPERTIES
+from .plugin.names import PLUGIN_ONLY_NAMES, SNAKE_OF
 from .settings import ALL_SETTINGS
 from .tracebacks import install_one_line_errors
 
@@ -63,8 +64,15 @@ def _secret(value: Any) -> Any:
 
 
 def _props(values: dict[str, Any]) -> dict[str, Any]:
-    """The core's view of the engine's properties: no `__provider`, no secret wrappers."""
-    return {k: _plain(v) for k, v in values.items() if k != PROVIDER_KEY}
+    """The core's view of the engine's properties: no `__provider`, no secret wrappers.
+
+    A state the plugin wrote (`dfns:index:Webhook`, camelCase names) is read too: it
+    reaches this provider when a stack moves back to DfnsWebhook by an alias (README
+    "Moving a stack to the plugin", the way back)."""
+    plain = {k: _plain(v) for k, v in values.items() if k != PROVIDER_KEY}
+    if not any(k in PLUGIN_ONLY_NAMES for k in plain):
+        return plain
+    return {SNAKE_OF.get(k, k): v for k, v in plain.items()}
 
 
 def _marked(values: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +115,14 @@ class DfnsWebhookProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         outcome = WebhookCore.diff(_props(olds), _props(news))
+        # A state the plugin wrote is rewritten by one update (no request to Dfns when
+        # nothing else changed): kept as it is, it would lack `__provider`, which a
+        # refresh or destroy needs to find this provider.
+        moved_back = any(k in PLUGIN_ONLY_NAMES for k in olds)
         return DiffResult(
-            changes=bool(outcome.changes), replaces=outcome.replaces, delete_before_replace=False
+            changes=bool(outcome.changes) or moved_back,
+            replaces=outcome.replaces,
+            delete_before_replace=False,
         )
 
     # -- create, update, read, delete ------------------------------------------------

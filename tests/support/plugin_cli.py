@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,64 @@ def connection(emulator: EmulatorProcess) -> dict[str, Any]:
         "privateKeyFile": creds["dfns:privateKeyFile"],
         "authToken": {"fn::secret": creds["dfns:authToken"]},
     }
+
+
+# The CLI's sdk/v3 Go module holds the dynamic provider's plugin (python/dist/).
+SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3@v3.277.0"
+
+
+def dynamic_plugin_dir() -> Path:
+    """Where `pulumi-resource-pulumi-python` is: PULUMI_DFNS_PYTHON_PLUGIN_DIR, else the
+    CLI's sdk/v3 Go module (python/dist/), fetched by the `go` client."""
+    given = os.environ.get("PULUMI_DFNS_PYTHON_PLUGIN_DIR")
+    if given:
+        return Path(given)
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip(
+            "no pulumi-resource-pulumi-python: set PULUMI_DFNS_PYTHON_PLUGIN_DIR or install Go"
+        )
+    found = subprocess.run(
+        [go, "mod", "download", "-json", SDK_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if found.returncode != 0:
+        pytest.skip(f"no pulumi-resource-pulumi-python: go mod download {SDK_MODULE} failed")
+    return Path(json.loads(found.stdout)["Dir"]) / "python" / "dist"
+
+
+def inline_stack(
+    tmp_path: Path, found: Tools, emulator: EmulatorProcess, program: Callable[[], None]
+) -> Any:
+    """A stack run by the Python Automation API's inline path (`program=`) on the real
+    CLI, with the dynamic provider's plugin and `pulumi-resource-dfns` on PATH and the
+    stack's `dfns:*` config from the emulator. Returns a `pulumi.automation.Stack`."""
+    from pulumi import automation as auto
+
+    plugin_dirs = [str(found.plugin_dir), str(dynamic_plugin_dir())]
+    env = {
+        **OFFLINE,
+        "PULUMI_HOME": str(tmp_path / "home"),
+        "PULUMI_BACKEND_URL": (tmp_path / "state").as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        # The dynamic provider's plugin runs `$PULUMI_PYTHON_CMD -m pulumi.dynamic`.
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "PATH": os.pathsep.join([*plugin_dirs, str(found.pulumi.parent), os.environ["PATH"]]),
+    }
+    (tmp_path / "state").mkdir(exist_ok=True)
+    settings = auto.ProjectSettings(name="hooks", runtime="python")
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(tmp_path / "work"),
+        pulumi_home=str(tmp_path / "home"),
+        env_vars=env,
+        project_settings=settings,
+        pulumi_command=auto.PulumiCommand(root=str(found.pulumi.parent.parent)),
+    )
+    (tmp_path / "work").mkdir(exist_ok=True)
+    stack = auto.create_or_select_stack("dev", project_name="hooks", program=program, opts=opts)
+    for key, value in emulator.config().items():
+        stack.set_config(key, auto.ConfigValue(value, secret=key == "dfns:authToken"))
+    return stack

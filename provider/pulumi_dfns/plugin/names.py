@@ -33,6 +33,9 @@ def camel(name: str) -> str:
 SNAKE_OF = {camel(name): name for name in OUTPUTS}
 CAMEL_OF = {name: camel(name) for name in OUTPUTS}
 CAMEL_INPUTS = tuple(camel(name) for name in INPUTS)
+# Names only the plugin's state has (`dateCreated`, `secretVersion`, ...): their
+# presence tells a state the plugin wrote.
+PLUGIN_ONLY_NAMES = frozenset(SNAKE_OF) - frozenset(CAMEL_OF)
 
 _SNAKE_WORD = re.compile(
     r"\b(" + "|".join(sorted((n for n in OUTPUTS if "_" in n), key=len, reverse=True)) + r")\b"
