@@ -241,7 +241,7 @@ def inline_stack(
         "PULUMI_PYTHON_CMD": sys.executable,
         "PATH": os.pathsep.join([*plugin_dirs, str(found.pulumi.parent), os.environ["PATH"]]),
     }
-    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state").mkdir(parents=True, exist_ok=True)
     settings = auto.ProjectSettings(name="hooks", runtime="python")
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(tmp_path / "work"),
