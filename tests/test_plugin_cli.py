@@ -291,7 +291,11 @@ def test_two_organisations_in_one_program(
     project.write(
         {
             "orgA": {"type": "pulumi:providers:dfns", "properties": connection(emulator)},
-            "orgB": {"type": "pulumi:providers:dfns", "properties": connection(other)},
+            # A plain literal: the plugin's CheckConfig marks it secret in the state.
+            "orgB": {
+                "type": "pulumi:providers:dfns",
+                "properties": connection(other, secret=False),
+            },
             "a": {**hook(description="in A"), "options": {"provider": "${orgA}"}},
             "b": {**hook(description="in B"), "options": {"provider": "${orgB}"}},
         },
@@ -305,6 +309,7 @@ def test_two_organisations_in_one_program(
     assert sorted(providers) == ["orgA", "orgB"]
     for provider in providers.values():
         assert "ciphertext" in provider["inputs"]["authToken"]
+    assert other.config()["dfns:authToken"] not in project.run("stack", "export").stdout
     project.run("destroy", "--yes", "--skip-preview")
     assert emulator.webhooks() == [] and other.webhooks() == []
 

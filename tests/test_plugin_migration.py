@@ -13,6 +13,7 @@ preview that replaces nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.emulator import EmulatorProcess
@@ -126,3 +127,51 @@ def test_the_way_back_is_one_update_without_dfns_too(
     assert {f"{r['method']} {r['path']}" for r in emulator.requests_log()} == {
         f"GET /webhooks/{before['id'].value}"
     }
+
+
+def test_python_programs_use_explicit_providers_and_lookups(
+    tmp_path: Path, emulator: EmulatorProcess, start_emulator: Callable[..., EmulatorProcess]
+) -> None:
+    """pulumi_dfns.sdk from a Python program: a second organisation through `Provider`
+    (its token a secret in state), and `Webhook.get`."""
+    found = tools()
+    other = start_emulator()
+    theirs = other.client().create_webhook(HOOK, ["key.created"], description="theirs")
+    creds = other.config()
+
+    def program() -> None:
+        import pulumi
+
+        from pulumi_dfns.sdk import Provider, Webhook
+
+        org_b = Provider(
+            "org-b",
+            api_url=creds["dfns:apiUrl"],
+            auth_token=creds["dfns:authToken"],
+            credential_id=creds["dfns:credentialId"],
+            private_key_file=creds["dfns:privateKeyFile"],
+        )
+        # The same organisation declared as another tool might (no SDK, the token a
+        # plain value): the plugin's CheckConfig keeps it secret in the state.
+        pulumi.ProviderResource(
+            "dfns", "raw", {key.split(":", 1)[1]: value for key, value in creds.items()}
+        )
+        in_b = pulumi.ResourceOptions(provider=org_b)
+        mine = Webhook("mine", url=HOOK, events=["wallet.created"])
+        b = Webhook("b", url=HOOK, events=["wallet.created"], opts=in_b)
+        found = Webhook.get("found", theirs["id"], opts=in_b)
+        pulumi.export("mine", mine.id)
+        pulumi.export("b", b.id)
+        pulumi.export("found", found.description)
+
+    stack = inline_stack(tmp_path, found, emulator, program)
+    outputs = stack.up().outputs
+    assert [w["id"] for w in emulator.webhooks()] == [outputs["mine"].value]
+    assert sorted(w["id"] for w in other.webhooks()) == sorted([outputs["b"].value, theirs["id"]])
+    assert outputs["found"].value == "theirs"
+    exported = stack.export_stack().deployment["resources"]
+    for name in ("org-b", "raw"):
+        [provider] = [r for r in exported if r["urn"].endswith(f"pulumi:providers:dfns::{name}")]
+        assert SECRET_SIG in provider["inputs"]["authToken"], name
+    stack.destroy()
+    assert emulator.webhooks() == [] and [w["id"] for w in other.webhooks()] == [theirs["id"]]

@@ -185,14 +185,16 @@ class YamlProject:
         return data
 
 
-def connection(emulator: EmulatorProcess) -> dict[str, Any]:
-    """An explicit provider's properties for an emulator (the token as a YAML secret)."""
+def connection(emulator: EmulatorProcess, secret: bool = True) -> dict[str, Any]:
+    """An explicit provider's properties for an emulator (the token as a YAML secret, or
+    as a plain literal)."""
     creds = emulator.config()
+    token = creds["dfns:authToken"]
     return {
         "apiUrl": creds["dfns:apiUrl"],
         "credentialId": creds["dfns:credentialId"],
         "privateKeyFile": creds["dfns:privateKeyFile"],
-        "authToken": {"fn::secret": creds["dfns:authToken"]},
+        "authToken": {"fn::secret": token} if secret else token,
     }
 
 

@@ -54,6 +54,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from ..core import Warn, WebhookCore
 from ..inputs import SECRET_PROPERTIES
+from ..settings import ALL_SETTINGS
 from .names import (
     CAMEL_INPUTS,
     CAMEL_OF,
@@ -113,6 +114,7 @@ def _plain_map(values: Mapping[str, PropertyValue]) -> dict[str, Any]:
 
 
 SECRET_PROPERTIES_CAMEL = frozenset(CAMEL_OF[name] for name in SECRET_PROPERTIES)
+SECRET_SETTINGS = frozenset(setting.key for setting in ALL_SETTINGS if setting.secret)
 
 
 class DfnsProvider(Provider):
@@ -134,6 +136,18 @@ class DfnsProvider(Provider):
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
         return GetSchemaResponse(schema_json(self._version))
+
+    async def check_config(self, request: CheckRequest) -> CheckResponse:
+        """The provider's inputs as the engine stores them: the secret settings (token,
+        key, passphrase) marked secret whatever the program did, so that a plain value
+        given to an explicit provider is never written to the state in plain text (the
+        engine does not apply the schema's `secret` to a provider's inputs; generated
+        SDKs and sdk.py mark them, a YAML literal or another tool may not)."""
+        inputs = {
+            key: value.with_secret(True) if key in SECRET_SETTINGS else value
+            for key, value in request.new_inputs.items()
+        }
+        return CheckResponse(inputs=inputs)
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
         # `args` holds the provider's inputs by schema name (explicit providers, and the
