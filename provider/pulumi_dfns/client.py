@@ -183,12 +183,25 @@ class DfnsClient:
         kind: str | None = None,
         delivery_failed: bool | None = None,
     ) -> list[dict[str, Any]]:
+        return self.list_webhook_events_dated(
+            webhook_id, kind=kind, delivery_failed=delivery_failed
+        )[0]
+
+    def list_webhook_events_dated(
+        self,
+        webhook_id: str,
+        *,
+        kind: str | None = None,
+        delivery_failed: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        """Every page of a webhook's events, and the `Date` of the last page's answer
+        (Dfns's clock, epoch seconds; None without one)."""
         params: dict[str, str] = {}
         if kind is not None:
             params["kind"] = kind
         if delivery_failed is not None:
             params["deliveryFailed"] = "true" if delivery_failed else "false"
-        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)[0]
+        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
