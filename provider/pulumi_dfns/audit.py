@@ -264,10 +264,10 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
     same: dict[tuple[str, tuple[str, ...]], list[Row]] = {}  # url and events -> rows
     for webhook in webhooks:
         key = (str(webhook.get("url")), tuple(sorted(set(webhook.get("events") or []))))
-        events, more = client.webhook_events_page(
+        events, more, date = client.webhook_events_page(
             webhook["id"], delivery_failed=True, limit=FAILURE_PAGE_LIMIT
         )
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         row: Row = {
             "id": webhook["id"],
             "url": shown_url(webhook.get("url")),

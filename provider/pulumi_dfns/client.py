@@ -205,16 +205,18 @@ class DfnsClient:
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """ONE page of a webhook's events (one GET, a bounded cost) and whether more exist."""
+    ) -> tuple[list[dict[str, Any]], bool, float | None]:
+        """ONE page of a webhook's events (one GET, a bounded cost), whether more exist,
+        and the answer's `Date` (Dfns's clock, epoch seconds; None without one)."""
         params = {"deliveryFailed": "true" if delivery_failed else "false", "limit": str(limit)}
         path = f"/webhooks/{_segment(webhook_id)}/events"
-        body = _object(self._call("GET", path, params=params, expect=("items",)))
+        answer = self._call("GET", path, params=params, expect=("items",))
+        body = _object(answer)
         items = body["items"]
         if not isinstance(items, list):
             raise DfnsError(f"GET {path}: 'items' is not a list")
         more = bool(body.get("nextPageToken")) or len(items) >= limit
-        return [i for i in items if isinstance(i, dict)], more
+        return [i for i in items if isinstance(i, dict)], more, self.dfns_date(answer)
 
     def get_webhook_event(self, webhook_id: str, event_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}/events/{_segment(event_id)}"

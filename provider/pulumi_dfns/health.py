@@ -108,6 +108,8 @@ def summarise(events: list[dict[str, Any]], page_full: bool, now: float | None =
     attempt was sent (`timestampSent`), not by the event's `date`: a retry a day after
     the event is a failure of today (the docs define `date` as when the event happened
     and `timestampSent` as when the attempt was sent, get-webhook-event.md)."""
+    # `now` is the listing's Date (Dfns's clock, the one that stamps timestampSent);
+    # this machine's clock only when Dfns sent none.
     current = time.time() if now is None else now
     dated = [(sent_at(e), e) for e in events if isinstance(e, dict)]
     known = [(moment, e) for moment, e in dated if moment is not None]
