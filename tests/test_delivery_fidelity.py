@@ -249,11 +249,16 @@ class _Capture(BaseHTTPRequestHandler):
 @pytest.fixture
 def capture() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
     """A loopback receiver that keeps each delivery's raw body and signature header."""
-    handler = type("Capture", (_Capture,), {"seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    seen: list[tuple[bytes, str]] = []
+
+    class Handler(_Capture):
+        pass
+
+    Handler.seen = seen
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/dfns", handler.seen
+    yield f"http://127.0.0.1:{server.server_address[1]}/dfns", seen
     server.shutdown()
     server.server_close()
 
