@@ -436,3 +436,12 @@ def test_an_example_only_kind_is_refused_naming_its_family_not_a_look_alike(
     (failure,) = reasons_for("events", checked.failures)
     assert "appears only in an example" in failure, checked.failures
     assert "wallet.transfer.requested" in failure and "did you mean" not in failure
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "604801", "1e9", "soon"])
+def test_a_bad_retry_grace_is_refused_naming_the_option(
+    emulator: EmulatorProcess, value: str
+) -> None:
+    result = audit(emulator, "--retry-grace", value)
+    assert result.returncode == 2 and "--retry-grace" in result.stderr
+    assert value not in result.stderr.replace("--retry-grace", "")
