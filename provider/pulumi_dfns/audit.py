@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         metavar="WEBHOOK_ID",
         action="append",
         default=[],
-        help="also read this webhook's events and report failed deliveries Dfns will "
+        help="also read this webhook's events and report failed deliveries Dfns may "
         "still retry: a finding, since deleting it now would lose them (repeatable)",
     )
     parser.add_argument(
@@ -532,7 +532,8 @@ def _awaiting_finding(webhook_id: str, pending: list[Pending]) -> str:
 
 
 def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def _grace(text: str) -> float:
