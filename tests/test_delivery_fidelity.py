@@ -26,6 +26,7 @@ import requests
 from pulumi.runtime import rpc
 
 from pulumi_dfns import DeliveryVerificationError, verify_delivery
+from pulumi_dfns.audit import awaiting_retry
 from pulumi_dfns.delivery import SIGNATURE_HEADER, sign_delivery
 from pulumi_dfns.emulator.jsjson import stringify
 from pulumi_dfns.health import RETRY_GRACE_SECONDS, pending_retries
@@ -445,3 +446,22 @@ def test_a_bad_retry_grace_is_refused_naming_the_option(
     result = audit(emulator, "--retry-grace", value)
     assert result.returncode == 2 and "--retry-grace" in result.stderr
     assert value not in result.stderr.replace("--retry-grace", "")
+
+
+def test_without_a_date_header_the_gate_says_it_judged_by_this_machine_s_clock() -> None:
+    """A Date-less answer is one no local process here serves (the emulator always sends
+    Date, as RFC 9110 asks of an origin server): a stand-in client gives one."""
+    sent = time.time() - 60
+
+    class DatelessDfns:
+        def get_webhook(self, webhook_id: str) -> dict[str, Any]:
+            return {"id": webhook_id, "status": "Enabled"}
+
+        def list_webhook_events_dated(
+            self, webhook_id: str, *, delivery_failed: bool | None = None
+        ) -> tuple[list[dict[str, Any]], float | None]:
+            return [{"id": "whe-1", "kind": "wallet.created", "timestampSent": sent}], None
+
+    (found,) = awaiting_retry(DatelessDfns(), "wh-1")
+    assert found.reason.endswith("(Dfns's answer had no Date: judged by this machine's clock)")
+    assert found.until == sent + DAY + RETRY_GRACE_SECONDS
