@@ -24,7 +24,10 @@ Answers 200 to a verified delivery (Dfns counts anything else as a failure and r
 and 401 to one that fails verification; 400 to a request without a usable
 Content-Length, 413 to a body above 1 MiB. Dfns's test ping is answered 200 even when it
 cannot be verified (a brand-new webhook pings before its secret can reach the
-receiver); it carries no data and nothing is done with it.
+receiver); it carries no data and nothing is done with it. A body signed with a known
+secret but without `timestampSent` is answered 200 and not acted on when its kind is
+no subscribable event kind (a ping: its payload is undocumented), and refused (401)
+otherwise (every real event has one).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any
 
 from pulumi_dfns import DeliveryVerificationError, verify_delivery
 from pulumi_dfns.delivery import SIGNATURE_HEADER
+from pulumi_dfns.events import ALL_EVENTS, is_known
 
 PING_KIND = "webhook.ping"
 # Far above any Dfns event; a larger body is refused before it is read.
@@ -145,6 +149,13 @@ def make_handler(
                     say("ping acknowledged (unverified)")
                     self._answer(200, b"ping")
                     return
+                unstamped = _signed_without_timestamp(
+                    body, self.headers.get(SIGNATURE_HEADER), secrets.current()
+                )
+                if unstamped is not None:
+                    say(f"acknowledged, not processed: signed {unstamped} without timestampSent")
+                    self._answer(200, b"acknowledged")
+                    return
                 say(f"refused: {exc}")
                 self._answer(401, str(exc).encode())
                 return
@@ -159,6 +170,30 @@ def make_handler(
             self.wfile.write(text)
 
     return Receiver
+
+
+def _signed_without_timestamp(body: bytes, header: str | None, secrets: list[str]) -> str | None:
+    """The kind of a delivery signed with a known secret but without a numeric
+    `timestampSent`, when that kind is no subscribable event kind; else None.
+
+    No source shows what a ping POSTs ("a fake test event", ping-webhook.md), so Dfns's
+    ping may lack `timestampSent`. Every source gives real events one (2024
+    get-webhook-event.md; the SDKs' types; the current reference), so a signed body of
+    a catalogued kind without it is refused (401: Dfns retries it) and never swallowed;
+    one of any other kind is a test event: answered 200 so verify_with_ping passes, and
+    not acted on, since without a timestamp a replay cannot be told from a fresh send.
+    """
+    try:
+        event = verify_delivery(body, header, secrets, tolerance=0)  # the signature only
+    except DeliveryVerificationError:
+        return None
+    sent = event.get("timestampSent")
+    if isinstance(sent, int | float) and not isinstance(sent, bool):
+        return None  # it has one: the freshness check itself refused it
+    kind = event.get("kind")
+    if not isinstance(kind, str) or is_known(kind) or kind == ALL_EVENTS:
+        return None
+    return kind
 
 
 def _is_ping(body: bytes) -> bool:

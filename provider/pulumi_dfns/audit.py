@@ -25,13 +25,22 @@ import codecs
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
 
 from .errors import DfnsError, DfnsForbiddenError, DfnsSettingsError, DfnsUnauthorizedError
-from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, awaiting_retry, summarise
+from .health import (
+    FAILURE_PAGE_LIMIT,
+    RETRY_GRACE_SECONDS,
+    DeliveryFailure,
+    Pending,
+    pending_retries,
+    summarise,
+)
 from .redact import shown_url
 from .settings import (
     API_URL,
@@ -255,10 +264,10 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
     same: dict[tuple[str, tuple[str, ...]], list[Row]] = {}  # url and events -> rows
     for webhook in webhooks:
         key = (str(webhook.get("url")), tuple(sorted(set(webhook.get("events") or []))))
-        events, more = client.webhook_events_page(
+        events, more, date = client.webhook_events_page(
             webhook["id"], delivery_failed=True, limit=FAILURE_PAGE_LIMIT
         )
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         row: Row = {
             "id": webhook["id"],
             "url": shown_url(webhook.get("url")),
@@ -286,6 +295,35 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
     held = {w["id"] for w in webhooks}
     missing = [ref for wid, refs in states.managed.items() if wid not in held for ref in refs]
     return rows, missing
+
+
+def awaiting_retry(
+    client: Any,
+    webhook_id: str,
+    *,
+    enabled: bool | None = None,
+    grace: float = RETRY_GRACE_SECONDS,
+) -> list[Pending]:
+    """The rotation gate: the failed deliveries of a webhook that Dfns can still retry
+    (health.pending_retries says how each is decided).
+
+    Every page of two listings (Dfns keeps 31 days): all events, then those Dfns's own
+    filter `deliveryFailed=true` returns (documented by every source), in that order so
+    that no failure can be newer than what the first listing shows of its delivery.
+    Judged at the `Date` of the last answer, Dfns's clock (dfns_clock.py), or by this
+    machine's clock, said so, when Dfns sent none. `enabled`: the webhook's status is
+    Enabled (None: read it).
+    """
+    if enabled is None:
+        enabled = client.get_webhook(webhook_id).get("status") == "Enabled"
+    everything, _ = client.list_webhook_events_dated(webhook_id)
+    failed, date = client.list_webhook_events_dated(webhook_id, delivery_failed=True)
+    now = time.time() if date is None else date
+    pending = pending_retries(failed, everything, now=now, enabled=bool(enabled), grace=grace)
+    if date is None:
+        note = " (Dfns's answer had no Date: judged by this machine's clock)"
+        pending = [replace(p, reason=p.reason + note) for p in pending]
+    return pending
 
 
 def _findings(rows: list[Row], missing: list[Reference]) -> list[str]:
@@ -364,8 +402,16 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         metavar="WEBHOOK_ID",
         action="append",
         default=[],
-        help="also read this webhook's events and report failed deliveries Dfns will "
+        help="also read this webhook's events and report failed deliveries Dfns may "
         "still retry: a finding, since deleting it now would lose them (repeatable)",
+    )
+    parser.add_argument(
+        "--retry-grace",
+        type=_grace,
+        default=RETRY_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="how long after its due time a retry is still waited for (assumed; "
+        f"default {RETRY_GRACE_SECONDS:g})",
     )
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
@@ -408,26 +454,26 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     client = DfnsClient(settings)
     try:
         rows, missing = run_audit(client, states)
-        held = {row["id"] for row in rows}
+        status = {row["id"]: row["status"] for row in rows}
         # Every page of its events (Dfns keeps 31 days): asked for per webhook only.
         waiting = {
-            webhook_id: awaiting_retry(client.list_webhook_events(webhook_id))
+            webhook_id: awaiting_retry(
+                client,
+                webhook_id,
+                enabled=status[webhook_id] == "Enabled",
+                grace=args.retry_grace,
+            )
             for webhook_id in args.awaiting_retry
-            if webhook_id in held
+            if webhook_id in status
         }
     finally:
         client.close()
     findings = _findings(rows, missing)
     for webhook_id in args.awaiting_retry:
-        if webhook_id not in held:
+        if webhook_id not in status:
             findings.append(f"{webhook_id} (--awaiting-retry) is not held by Dfns")
         elif waiting[webhook_id]:
-            findings.append(
-                f"{webhook_id} has {len(waiting[webhook_id])} failed deliveries that Dfns "
-                "will still retry: do not delete or disable it yet (Dfns does not retry a "
-                "deleted webhook's deliveries; its last retry comes about a day after the "
-                "first attempt)"
-            )
+            findings.append(_awaiting_finding(webhook_id, waiting[webhook_id]))
     pairs = _rotation_pairs(rows)
     free = max(0, args.max_webhooks - len(rows))
     if args.json:
@@ -438,7 +484,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             "limit": args.max_webhooks,
             "freeSlots": free,
             "rotationPairs": [list(pair) for pair in pairs],
-            "awaitingRetry": waiting,
+            "awaitingRetry": {k: [p.first for p in v] for k, v in waiting.items()},
+            "awaitingRetryDetail": {k: [p.as_json() for p in v] for k, v in waiting.items()},
             "findings": findings,
             "ok": not findings,
         }
@@ -466,6 +513,37 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             f"{args.max_webhooks} (a secret roll or rotation needs 1)"
         )
     return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _awaiting_finding(webhook_id: str, pending: list[Pending]) -> str:
+    known = [p.until for p in pending if p.until is not None]
+    last = max(known) if len(known) == len(pending) else None
+    until = (
+        f"the last of them counts until {_iso(last)} by Dfns's clock"
+        if last is not None
+        else "one of them cannot be dated, so it counts until it is retried or expires"
+    )
+    reasons = "; ".join(sorted({p.reason for p in pending}))
+    return (
+        f"{webhook_id} has {len(pending)} failed deliveries that Dfns may still retry: do "
+        "not delete or disable it yet (Dfns does not retry a deleted or disabled webhook's "
+        f"deliveries); {until} (judged by: {reasons})"
+    )
+
+
+def _iso(moment: float) -> str:
+    stamp = datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _grace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of seconds") from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("from 0 to 604800 seconds")
+    return value
 
 
 def _rotation_pairs(rows: list[Row]) -> list[tuple[str, str]]:

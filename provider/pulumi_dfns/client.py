@@ -183,25 +183,40 @@ class DfnsClient:
         kind: str | None = None,
         delivery_failed: bool | None = None,
     ) -> list[dict[str, Any]]:
+        return self.list_webhook_events_dated(
+            webhook_id, kind=kind, delivery_failed=delivery_failed
+        )[0]
+
+    def list_webhook_events_dated(
+        self,
+        webhook_id: str,
+        *,
+        kind: str | None = None,
+        delivery_failed: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        """Every page of a webhook's events, and the `Date` of the last page's answer
+        (Dfns's clock, epoch seconds; None without one)."""
         params: dict[str, str] = {}
         if kind is not None:
             params["kind"] = kind
         if delivery_failed is not None:
             params["deliveryFailed"] = "true" if delivery_failed else "false"
-        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)[0]
+        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """ONE page of a webhook's events (one GET, a bounded cost) and whether more exist."""
+    ) -> tuple[list[dict[str, Any]], bool, float | None]:
+        """ONE page of a webhook's events (one GET, a bounded cost), whether more exist,
+        and the answer's `Date` (Dfns's clock, epoch seconds; None without one)."""
         params = {"deliveryFailed": "true" if delivery_failed else "false", "limit": str(limit)}
         path = f"/webhooks/{_segment(webhook_id)}/events"
-        body = _object(self._call("GET", path, params=params, expect=("items",)))
+        answer = self._call("GET", path, params=params, expect=("items",))
+        body = _object(answer)
         items = body["items"]
         if not isinstance(items, list):
             raise DfnsError(f"GET {path}: 'items' is not a list")
         more = bool(body.get("nextPageToken")) or len(items) >= limit
-        return [i for i in items if isinstance(i, dict)], more
+        return [i for i in items if isinstance(i, dict)], more, self.dfns_date(answer)
 
     def get_webhook_event(self, webhook_id: str, event_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}/events/{_segment(event_id)}"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pulumi.output import Unknown
 
-from .events import ALL_EVENTS, closest_known, is_known
+from .events import ALL_EVENTS, closest_known, example_only_note, is_known
 
 URL = "url"
 EVENTS = "events"
@@ -283,8 +283,14 @@ def _check_events(checked: Checked, extra_kinds: frozenset[str]) -> None:
             continue
         if is_known(kind, extra_kinds):
             continue
+        example = example_only_note(kind)
         near = closest_known(kind, extra_kinds)
-        if near is not None:
+        if example is not None and near is not None:
+            problems.append(
+                f"events[{index}] {example} (if Dfns added '{kind}' since, list it in "
+                "dfns:extraEventKinds)"
+            )
+        elif near is not None:
             problems.append(
                 f"events[{index}] '{kind}' is not a Dfns event kind; did you mean '{near}'? "
                 f"(if Dfns added '{kind}' since, list it in dfns:extraEventKinds)"
@@ -294,6 +300,7 @@ def _check_events(checked: Checked, extra_kinds: frozenset[str]) -> None:
                 f"events[{index}] '{kind}' is not in pulumi-dfns's catalogue of Dfns event kinds; "
                 "passing it on in case Dfns added it since (Dfns will refuse it if not; "
                 "list it in dfns:extraEventKinds to silence this warning)"
+                + (f"; {example}" if example is not None else "")
             )
     for problem in problems:
         checked.fail(EVENTS, problem)

@@ -206,8 +206,10 @@ class DfnsWebhookProvider(ResourceProvider):
                 # Adopting failed: the webhook goes back to what it was before.
                 self._revert_quietly(client, webhook["id"], before, adopting=True)
             raise
-        # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
-        # if given, stands in for it (Dfns cannot confirm it).
+        # Dfns's own secret first: one version of the current reference returns it from
+        # GET /webhooks/{id} (https://docs.dfns.co/api-reference/webhooks/get-webhook),
+        # the 2024 docs and the SDK types only from create. Without it the user's
+        # adopt_secret, if given, stands in for it (Dfns cannot confirm it).
         secret = webhook.get(SECRET) or (inputs.get(ADOPT_SECRET) if adopt else None)
         return CreateResult(webhook["id"], self._outputs(webhook, inputs, secret))
 
@@ -223,21 +225,32 @@ class DfnsWebhookProvider(ResourceProvider):
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
         before = from_dfns(current)
-        if inputs.get(ADOPT_SECRET):
-            note = (
-                "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it, "
-                "so check that your receivers verify its deliveries"
+        returned = current.get(SECRET)
+        if returned:
+            # Dfns returned the secret itself: the output holds it, nothing to warn about
+            # unless the user's adopt_secret says otherwise (neither value is shown).
+            if inputs.get(ADOPT_SECRET) and inputs.get(ADOPT_SECRET) != returned:
+                _warn(
+                    f"adopted {webhook_id}: adopt_secret differs from the secret Dfns "
+                    "returned; the 'secret' output is Dfns's"
+                )
+        elif inputs.get(ADOPT_SECRET):
+            _warn(
+                f"adopted {webhook_id}: the 'secret' output is the adopt_secret you gave; "
+                "Dfns cannot confirm it, so check that your receivers verify its deliveries"
             )
         else:
-            note = (
-                "Dfns returns a webhook's secret only when it is created, so the 'secret' "
-                "output stays empty; give adopt_secret if you know it, or set "
-                "secret_version to replace the webhook with one whose secret Pulumi holds"
+            _warn(
+                f"adopted {webhook_id}: Dfns returns a webhook's secret only when it is "
+                "created, so the 'secret' output stays empty; give adopt_secret if you know "
+                "it, or set secret_version to replace the webhook with one whose secret "
+                "Pulumi holds"
             )
-        _warn(f"adopted {webhook_id}: {note}")
         if not changed_fields(before, inputs):
             return current, None
-        return client.update_webhook(webhook_id, **whole_state(inputs)), before
+        updated = client.update_webhook(webhook_id, **whole_state(inputs))
+        # The update's answer may lack the secret the GET returned: keep that one.
+        return {**updated, SECRET: updated.get(SECRET) or returned}, before
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
@@ -321,7 +334,7 @@ class DfnsWebhookProvider(ResourceProvider):
         of the webhook itself: it warns and leaves the health outputs None ("unknown"),
         never 0 ("healthy")."""
         try:
-            events, more = client.webhook_events_page(
+            events, more, date = client.webhook_events_page(
                 id_, delivery_failed=True, limit=FAILURE_PAGE_LIMIT
             )
         except DfnsError as exc:
@@ -335,7 +348,7 @@ class DfnsWebhookProvider(ResourceProvider):
                 "(unknown) by this refresh"
             )
             return {}
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         if health.at_least:
             _warn(
                 f"{id_}: {health.describe()} (one page of "
@@ -404,11 +417,17 @@ class DfnsWebhookProvider(ResourceProvider):
             raise explain(f"pinging webhook {webhook_id}", "Webhooks:Ping", exc) from None
         if str(answer.get("status")) != "200":
             detail = f": {shown_text(str(answer['error']))}" if answer.get("error") else ""
+            # No source shows the ping's payload (ping-webhook.md: "a fake test event"):
+            # a receiver that insists on a signed `timestampSent` may refuse a ping that
+            # has none, so that cause is named beside the usual ones.
             raise DfnsProviderError(
                 f"the receiver answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
-                "not kept: fix the receiver and run `pulumi up` again (or set "
-                "verify_with_ping=False)"
+                "not kept: check that the receiver is up at the url and knows this "
+                "webhook's secret, and that it accepts a ping (Dfns does not document the "
+                "ping's payload: it may carry no timestampSent, which verify_delivery "
+                "requires at its default tolerance; examples/receiver.py acknowledges such "
+                "a ping); then run `pulumi up` again (or set verify_with_ping=False)"
             )
 
     @staticmethod

@@ -82,6 +82,25 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         metavar="KIND",
         help="accept an event kind missing from the catalogue (repeatable)",
     )
+    assumed.add_argument(
+        "--ping-without-timestamp",
+        action="store_true",
+        help="send the ping's test event without timestampSent (its payload is undocumented)",
+    )
+    shapes = parser.add_argument_group(
+        "shapes the sources disagree on", "the default is the 2024 docs' shape"
+    )
+    shapes.add_argument(
+        "--lean-events",
+        action="store_true",
+        help="list webhook events in the SDKs' shape: no deliveryFailed, deliveryAttempt, "
+        "retryOf or nextAttemptDate",
+    )
+    shapes.add_argument(
+        "--secret-in-get",
+        action="store_true",
+        help="return the webhook's secret from GET /webhooks/{id} and from updates",
+    )
     args = parser.parse_args(argv)
     if args.delivery_time_scale < 0:
         parser.error("--delivery-time-scale must be >= 0")
@@ -109,6 +128,9 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
             **{name: getattr(args, name) for name, _, _ in ASSUMED_OPTIONS},
             refuse_unknown_fields=not args.allow_unknown_fields,
             extra_event_kinds=frozenset(args.extra_event_kind),
+            ping_timestamp=not args.ping_without_timestamp,
+            lean_events=args.lean_events,
+            secret_in_get=args.secret_in_get,
         ),
     )
 

@@ -45,3 +45,21 @@ class Assumed:
     # Event kinds Dfns may have added after the catalogue in pulumi_dfns/events.py
     # (--extra-event-kind, repeatable): accepted like catalogued ones.
     extra_event_kinds: frozenset[str] = field(default_factory=frozenset)
+    # The ping's test event carries a numeric `timestampSent` (--ping-without-timestamp
+    # turns it off). No source shows the ping's payload (ping-webhook.md: "a fake test
+    # event"); verify_delivery needs `timestampSent` at its default tolerance.
+    ping_timestamp: bool = True
+    # Shapes the sources disagree on; the default is the 2024 docs' (dfns/dfns-api-docs).
+    # --lean-events: webhook event listings and reads in the SDKs' generated shape, without
+    # `deliveryFailed`, `deliveryAttempt`, `retryOf` and `nextAttemptDate` (@dfns/sdk
+    # generated/webhooks/types.ts ListWebhookEventsResponse; dfns-sdk
+    # GetWebhookEventResponse; dfns-sdk-go types.WebhookEvent; the current reference's
+    # https://docs.dfns.co/api-reference/webhooks/list-webhook-events). Deliveries to the
+    # receiver keep `deliveryAttempt` and `retryOf` either way (2024 README.md; the
+    # current reference's webhook-event-retry page).
+    lean_events: bool = False
+    # --secret-in-get: `GET /webhooks/{id}` and the update's answer carry `secret`, as one
+    # version of the current reference shows for the GET
+    # (https://docs.dfns.co/api-reference/webhooks/get-webhook); the 2024 docs and every
+    # SDK type return it only from create.
+    secret_in_get: bool = False

@@ -74,6 +74,8 @@ class EmulatorServer(ThreadingHTTPServer):
         )
         super().__init__((config.host, config.port), Handler)
         self.credentials = bootstrap(self, config)
+        # Retries a previous run scheduled are made now, the due ones at once.
+        self.deliverer.start()
 
     @property
     def url(self) -> str:
@@ -397,6 +399,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(advance, int | float) or advance < 0:
             raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
         self.server.clock.offset += float(advance)
+        self.server.deliverer.wake()  # retries due on the moved clock run now
         return {"offsetSeconds": self.server.clock.offset}
 
     def _emit_events(self, body: Any) -> Any:
