@@ -561,3 +561,38 @@ def test_create_recovery_fits_in_the_retry_timeout(emulator: EmulatorProcess) ->
     assert "listing webhooks" in str(caught.value)
     assert took < settings.retry_timeout + 1.5, took
     assert identical_webhooks(emulator, inputs) == set()
+
+
+# -- adopting: each refused call names its own permission (issue 17 item 9) --------------
+
+ADOPT_FAULTS = [
+    ("GET", "403", "Webhooks:Read"),
+    ("PUT", "403", "Webhooks:Update"),
+    ("PUT", "202", "it adopts the webhook again"),
+    ("PUT", "401", "dfns:authToken"),
+]
+
+
+@pytest.mark.parametrize(("method", "fault", "words"), ADOPT_FAULTS)
+def test_an_adopt_fault_names_the_call_dfns_refused(
+    engine: ProviderServer, emulator: EmulatorProcess, method: str, fault: str, words: str
+) -> None:
+    emulator.clear_faults()
+    made = emulator.client().create_webhook(
+        INPUTS["url"], INPUTS["events"], description=f"adopt-{method}-{fault}"
+    )
+    news = engine.check({**INPUTS, "description": "adopted", "adopt_webhook_id": made["id"]})
+    emulator.fault(method, f"/webhooks/{made['id']}", **FAULTS[fault])
+    try:
+        with pytest.raises(EngineError) as caught:
+            engine.create(news.inputs)
+    finally:
+        emulator.clear_faults()
+    details = caught.value.details
+    assert details.startswith(f"{ERROR_PREFIX}adopting webhook {made['id']}"), details
+    assert words in details, details
+    # Adopting creates nothing: neither the permission nor the advice of a create.
+    assert "Webhooks:Create" not in details and "adopt the new webhook" not in details
+    assert details.strip().count("\n") == 0 and "Traceback" not in details
+    assert emulator.client().get_webhook(made["id"])["description"] == f"adopt-{method}-{fault}"
+    emulator.client().delete_webhook(made["id"])

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from pulumi_dfns.emulator.auth import WEBHOOK_PERMISSIONS
 from pulumi_dfns.redact import shown_url
 from tests.support.emulator import EmulatorProcess
+from tests.support.engine import EngineError, ProviderServer
 from tests.test_audit import EVENTS, audit, export
 
 # -- 7: a rotation pair is two webhooks of the same stack ---------------------------------
@@ -92,3 +94,26 @@ def test_a_deeply_nested_state_or_config_file_is_refused_by_name(
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"{option} {deep}: nested too deeply" in result.stderr, result.stderr
         assert "unexpected" not in result.stderr
+
+
+# -- 9: an adopt refused for lack of Webhooks:Update names Webhooks:Update ----------------
+
+
+def test_an_adopt_without_the_update_permission_names_it(emulator: EmulatorProcess) -> None:
+    made = emulator.client().create_webhook("https://hooks.example/old", EVENTS)
+    permissions = [p for p in WEBHOOK_PERMISSIONS if p != "Webhooks:Update"]
+    config = {**emulator.config(), "dfns:authToken": emulator.issue_token(permissions=permissions)}
+    server = ProviderServer()
+    try:
+        server.configure(config)
+        news = server.check(
+            {"url": "https://hooks.example/new", "events": EVENTS, "adopt_webhook_id": made["id"]}
+        )
+        with pytest.raises(EngineError) as caught:
+            server.create(news.inputs)
+    finally:
+        server.close()
+    details = caught.value.details
+    assert "HTTP 403" in details and "needs the Webhooks:Update permission" in details, details
+    assert "Webhooks:Create" not in details
+    assert emulator.client().get_webhook(made["id"])["url"] == "https://hooks.example/old"
