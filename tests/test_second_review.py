@@ -5,7 +5,10 @@ failed on the code before it; "guard" marks the ones that keep a boundary."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ from pulumi_dfns.redact import shown_url
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 from tests.test_audit import EVENTS, audit, export
+from tests.test_deliveries import free_port
+from tests.test_verify_secrets import OLD, post, running_receiver, start_receiver
 
 # -- 7: a rotation pair is two webhooks of the same stack ---------------------------------
 
@@ -117,3 +122,84 @@ def test_an_adopt_without_the_update_permission_names_it(emulator: EmulatorProce
     assert "HTTP 403" in details and "needs the Webhooks:Update permission" in details, details
     assert "Webhooks:Create" not in details
     assert emulator.client().get_webhook(made["id"])["url"] == "https://hooks.example/old"
+
+
+# -- 10: the receiver bounds the whole request, not each read -----------------------------
+
+
+def _answer_or_close(conn: socket.socket, wait: float) -> bytes:
+    """What the peer sends back before it closes, or before `wait` passes (a failure)."""
+    conn.settimeout(wait)
+    data = b""
+    while True:
+        chunk = conn.recv(4096)  # socket.timeout if the receiver holds the connection
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("drip", [False, True])
+def test_the_receiver_answers_408_to_a_body_that_does_not_arrive_in_time(drip: bool) -> None:
+    port = free_port()
+    env = {"DFNS_WEBHOOK_SECRETS": OLD}
+    with running_receiver(port, "--request-timeout", "0.5", env=env) as first_line:
+        assert "receiver ready" in first_line
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"POST /dfns HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            if drip:
+                # A byte every 0.1 s: each read is short, the whole is not.
+                for _ in range(10):
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"x")
+                    time.sleep(0.1)
+            else:
+                conn.sendall(b"0123456789")
+            answer = _answer_or_close(conn, 3)
+        assert answer.split(b" ")[1:2] == [b"408"], answer
+        assert time.monotonic() - started < 2.5
+        assert post(port, OLD) == 200  # and it keeps serving
+
+
+def test_the_receiver_closes_a_connection_whose_headers_do_not_arrive_in_time() -> None:
+    port = free_port()
+    with running_receiver(
+        port, "--request-timeout", "0.5", env={"DFNS_WEBHOOK_SECRETS": OLD}
+    ) as first_line:
+        assert "receiver ready" in first_line
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"POST /dfns HTTP/1.1\r\nHost: x\r\nContent-")
+            assert _answer_or_close(conn, 3) == b""
+        assert time.monotonic() - started < 2.5
+        assert post(port, OLD) == 200
+
+
+# -- 11: the receiver refuses at start what would break every delivery --------------------
+
+
+@pytest.mark.parametrize("tolerance", ["inf", "-inf", "nan", "1e999", "0x"])
+def test_the_receiver_refuses_a_tolerance_that_is_not_a_finite_number(tolerance: str) -> None:
+    proc = start_receiver(free_port(), "--tolerance", tolerance, env={"DFNS_WEBHOOK_SECRETS": OLD})
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out
+    assert "--tolerance" in out and "receiver ready" not in out
+
+
+def test_a_secrets_file_that_is_not_utf8_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "secrets"
+    bad.write_bytes(b"whsec-\xff\xfe\xfa-secret\n")
+    proc = start_receiver(free_port(), "--secrets-file", str(bad), env={})
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out
+    assert out.strip() == f"receiver: --secrets-file {bad}: not utf-8 text; write it as UTF-8"
+    assert "Traceback" not in out and "whsec" not in out
+
+
+def test_a_utf16_secrets_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "secrets"
+    path.write_bytes(f"{OLD}\r\n".encode("utf-16"))  # PowerShell's `>`
+    port = free_port()
+    with running_receiver(port, "--secrets-file", str(path), env={}) as first_line:
+        assert "(1 secret(s))" in first_line
+        assert post(port, OLD) == 200
