@@ -177,3 +177,70 @@ def test_deeply_nested_client_data_is_400(emulator: EmulatorProcess) -> None:
     challenge = raw.challenge("POST", "/webhooks", "")
     response = raw.redeem(challenge, client_data=b"[" * 200_000 + b"]" * 200_000)
     assert response.status_code == 400
+
+
+# -- issue 17 item 12: --body-timeout and --header-timeout are deadlines, not per read ----
+
+
+def _drip(sock: socket.socket, data: bytes, every: float) -> None:
+    """Send a byte at a time, `every` seconds apart; stop quietly once the server hangs up."""
+    for n in range(len(data)):
+        try:
+            sock.sendall(data[n : n + 1])
+        except OSError:
+            return
+        time.sleep(every)
+
+
+def test_a_dripped_body_is_400_at_the_body_deadline(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    """10 bytes at 0.15 s each: every read is quick, the body as a whole is not."""
+    emulator = start_emulator("--body-timeout", "0.5")
+    headers = {"Content-Length": "10", "Content-Type": "application/json"}
+    head = request(emulator, "POST", "/auth/action/init", headers, b"")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(head)
+        _drip(sock, b'{"a":1234}', 0.15)
+        sock.settimeout(5)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert status_of(answer) == 400, answer
+    assert "did not all arrive within 0.5s" in message_of(answer)
+    assert time.monotonic() - started < 1.5 + 0.5  # the drip's own 1.5 s, at most
+    assert not emulator.requests_log()  # refused before anything was handled
+    still_serving(emulator)
+
+
+@pytest.mark.parametrize("partial", [b"POST /auth/action/init HT", b"GET /webhooks HTTP/1.1\r\nHo"])
+def test_partial_headers_are_closed_at_the_header_deadline(
+    start_emulator: Callable[..., EmulatorProcess], partial: bytes
+) -> None:
+    emulator = start_emulator("--header-timeout", "0.5")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(partial)
+        sock.settimeout(3)  # a held connection fails the test with a timeout
+        assert sock.recv(65536) == b""
+    assert 0.4 < time.monotonic() - started < 2
+    still_serving(emulator)
+
+
+def test_an_idle_kept_alive_connection_is_not_closed_by_the_header_deadline(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    """The deadline starts with a request's first byte: a pooled connection that waits
+    between requests stays usable (closing it could cut a request being sent)."""
+    emulator = start_emulator("--header-timeout", "0.3")
+    token = emulator.credentials()["authToken"]
+    get = f"GET /webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(get)
+            received = b""
+            while b"\r\n\r\n" not in received or not _complete(received):
+                received += sock.recv(65536)
+            assert status_of(received) == 200
+            time.sleep(0.6)  # idle for twice the header deadline
