@@ -12,10 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec
 
+from pulumi_dfns.provider import DfnsWebhookProvider
 from pulumi_dfns.signing import generate_private_key, private_key_pem
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
-from tests.support.failures import reasons_for
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, to_struct
+from tests.support.failures import named, reasons_for
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
@@ -327,3 +328,34 @@ def test_settings_refused_by_dfns_give_one_line_naming_the_setting(
     finally:
         server.close()
         emulator.stop()
+
+
+# -- text that is not Unicode (issue 17 item 14) -----------------------------------------
+# A lone UTF-16 surrogate cannot cross the engine's gRPC (protobuf strings are UTF-8: the
+# program's own serialisation refuses it), so only an in-process caller (the quickstart
+# without the CLI, a script) can hand it to check: which refuses it naming the property.
+
+LONE = "\ud800"
+NOT_UNICODE: list[tuple[str, dict[str, Any], str]] = [
+    ("url-surrogate", {**GOOD, "url": f"https://receiver.example/{LONE}"}, "url"),
+    ("events-surrogate", {**GOOD, "events": ["wallet.created", f"x{LONE}"]}, "events"),
+    ("description-surrogate", {**GOOD, "description": f"pay{LONE}ments"}, "description"),
+    ("secret-version-surrogate", {**GOOD, "secret_version": LONE}, "secret_version"),
+    ("adopt-surrogate", {**GOOD, "adopt_webhook_id": f"wh-{LONE}"}, "adopt_webhook_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "prop"), [case[1:] for case in NOT_UNICODE], ids=[c[0] for c in NOT_UNICODE]
+)
+def test_text_with_a_lone_surrogate_fails_check_naming_the_property(
+    inputs: dict[str, Any], prop: str
+) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        to_struct(inputs)  # what the engine's protocol does with it
+    checked = DfnsWebhookProvider().check({}, inputs)
+    failures = [(f.property, f.reason) for f in checked.failures]
+    assert named(failures) == [prop], failures
+    (reason,) = reasons_for(prop, failures)
+    assert "lone UTF-16 surrogate" in reason
+    reason.encode("utf-8")  # the reason itself crosses gRPC: it must not hold the text

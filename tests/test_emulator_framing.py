@@ -244,3 +244,53 @@ def test_an_idle_kept_alive_connection_is_not_closed_by_the_header_deadline(
                 received += sock.recv(65536)
             assert status_of(received) == 200
             time.sleep(0.6)  # idle for twice the header deadline
+
+
+# -- issue 17 item 14: a lone surrogate escape is 400 before anything is spent -------------
+
+LONE = b'"\\ud800"'  # JSON's escape of a lone surrogate: 8 ASCII bytes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"url":"https://h.example/x","events":["wallet.created"],"description":' + LONE + b"}",
+        b'{"url":"https://h.example/x","events":["wallet.created"],' + LONE + b':"x"}',
+        b'{"url":"https://h.example/x","events":[' + LONE + b"]}",
+    ],
+)
+def test_a_lone_surrogate_in_a_signed_body_is_400_and_spends_nothing(
+    emulator: EmulatorProcess, body: bytes
+) -> None:
+    raw = RawDfns(emulator)
+    token = raw.user_action("POST", "/webhooks", body.decode())
+    answer = raw.call("POST", "/webhooks", body, token)
+    assert answer.status_code == 400, answer.text
+    assert "lone UTF-16 surrogate" in answer.json()["error"]["message"]
+    assert raw.http.get(raw.url + "/webhooks", headers=raw.headers()).json()["items"] == []
+    # Unspent: the same token on another request is refused as signed for another
+    # request, not as already used (the emulator checks "used" first).
+    again = raw.call("DELETE", "/webhooks/wh-absent", b"", token)
+    assert again.status_code == 403 and "another request" in again.text, again.text
+    still_serving(emulator)
+
+
+def test_a_lone_surrogate_elsewhere_is_400_never_500(emulator: EmulatorProcess) -> None:
+    raw = RawDfns(emulator)
+    init = (
+        b'{"userActionPayload":' + LONE + b',"userActionHttpMethod":"POST",'
+        b'"userActionHttpPath":"/webhooks","userActionServerKind":"Api"}'
+    )
+    answer = raw.http.post(raw.url + "/auth/action/init", data=init, headers=raw.headers())
+    assert answer.status_code == 400, answer.text
+    emitted = raw.http.post(
+        raw.url + "/_emulator/events", data=b'{"kind":"wallet.created","data":{"n":' + LONE + b"}}"
+    )
+    assert emitted.status_code == 400, emitted.text
+    # A pair of escapes is one character beyond U+FFFF: accepted.
+    body = (
+        '{"url":"https://h.example/x","events":["wallet.created"],"description":"\\ud83d\\ude00"}'
+    )
+    made = raw.signed("POST", "/webhooks", body.encode())
+    assert made.status_code == 200 and made.json()["description"] == "\U0001f600"
+    still_serving(emulator)

@@ -579,7 +579,7 @@ def test_an_adopt_fault_names_the_call_dfns_refused(
 ) -> None:
     emulator.clear_faults()
     made = emulator.client().create_webhook(
-        INPUTS["url"], INPUTS["events"], description=f"adopt-{method}-{fault}"
+        str(INPUTS["url"]), list(INPUTS["events"]), description=f"adopt-{method}-{fault}"
     )
     news = engine.check({**INPUTS, "description": "adopted", "adopt_webhook_id": made["id"]})
     emulator.fault(method, f"/webhooks/{made['id']}", **FAULTS[fault])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pulumi_dfns.emulator.auth import WEBHOOK_PERMISSIONS
+from pulumi_dfns.errors import DfnsError
 from pulumi_dfns.redact import shown_url
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
@@ -203,3 +204,16 @@ def test_a_utf16_secrets_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> 
     with running_receiver(port, "--secrets-file", str(path), env={}) as first_line:
         assert "(1 secret(s))" in first_line
         assert post(port, OLD) == 200
+
+
+# -- 14: the client refuses a lone surrogate before signing or sending anything ----------
+
+
+def test_the_client_sends_nothing_for_text_that_is_not_unicode(emulator: EmulatorProcess) -> None:
+    emulator.clear_log()
+    with pytest.raises(DfnsError) as caught:
+        emulator.client().create_webhook(
+            "https://hooks.example/x", EVENTS, description="pay\ud800ments"
+        )
+    assert "lone UTF-16 surrogate" in str(caught.value) and "nothing was sent" in str(caught.value)
+    assert emulator.requests_log() == []

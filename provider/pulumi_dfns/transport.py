@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from . import __version__
 from .errors import (
     DfnsApiError,
+    DfnsError,
     DfnsMalformedResponseError,
     DfnsTransportError,
     api_error_class,
@@ -214,5 +215,15 @@ def expect_object(method: str, path: str, answer: Answer, *required: str) -> dic
 
 
 def encode_json(body: Any) -> bytes:
-    """Serialize a body once: these exact bytes are signed and sent."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialize a body once: these exact bytes are signed and sent.
+
+    Text holding a lone UTF-16 surrogate has no UTF-8 form: refused before anything is
+    signed or sent (the provider's check refuses it earlier, naming the property)."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DfnsError(
+            "the request body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+            "character): it is not Unicode text; nothing was sent"
+        ) from None
