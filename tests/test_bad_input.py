@@ -111,6 +111,12 @@ def _pem_file(tmp: Path, name: str, text: str) -> str:
     return str(path)
 
 
+def _bytes_file(tmp: Path, name: str, data: bytes) -> str:
+    path = tmp / name
+    path.write_bytes(data)
+    return str(path)
+
+
 def _public_pem() -> str:
     key = generate_private_key("ed25519").public_key()
     data = key.public_bytes(
@@ -134,6 +140,8 @@ def _unsupported_pems() -> dict[str, str]:
         "dsa": pem(dsa.generate_private_key(2048)),
     }
 
+
+PASTED_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1cy0xIn0.c2ln"  # a JWT's shape, not an id's
 
 # (label, how to change the emulator's good config, the setting named, words)
 BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
@@ -207,6 +215,32 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
         "cannot read",
     ),
     (
+        "key-file-binary",
+        lambda c, t: c.update({"dfns:privateKeyFile": _bytes_file(t, "k.der", b"\x00\xff" * 40)}),
+        "dfns:privateKeyFile",
+        "neither a PEM private key",
+    ),
+    (
+        "key-file-utf16-not-pem",
+        lambda c, t: c.update(
+            {"dfns:privateKeyFile": _bytes_file(t, "k.pem", "not a key\u00e9".encode("utf-16"))}
+        ),
+        "dfns:privateKeyFile",
+        "is not PEM text in it",
+    ),
+    (
+        "credential-id-a-token",
+        lambda c, t: c.update({"dfns:credentialId": PASTED_TOKEN}),
+        "dfns:credentialId",
+        "is not a credentialId",
+    ),
+    (
+        "credential-id-pem",
+        lambda c, t: c.update({"dfns:credentialId": "-----BEGIN PRIVATE KEY-----\nMC4C\n"}),
+        "dfns:credentialId",
+        "is not a credentialId",
+    ),
+    (
         "http-off-loopback",
         lambda c, t: c.update({"dfns:apiUrl": "http://api.dfns.io"}),
         "dfns:apiUrl",
@@ -273,6 +307,11 @@ def test_bad_setting_fails_check_and_every_operation_naming_it(
         assert setting in caught.value.details
         assert "Traceback" not in caught.value.details
         assert caught.value.details.strip().count("\n") == 0
+        # Nothing pasted into a setting is echoed (a credentialId is shown only when it
+        # has an id's shape).
+        for value in config.values():
+            if value not in emulator.config().values() and len(value) > 12:
+                assert value not in str(checked.failures) + caught.value.details
         assert emulator.webhooks() == []
     finally:
         server.close()

@@ -5,22 +5,36 @@ failed on the code before it; "guard" marks the ones that keep a boundary."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from pulumi_dfns.emulator.auth import WEBHOOK_PERMISSIONS
-from pulumi_dfns.errors import DfnsError
+from pulumi_dfns.errors import DfnsError, DfnsSigningError
 from pulumi_dfns.redact import shown_url
+from pulumi_dfns.signing import (
+    Credential,
+    SignableKey,
+    generate_private_key,
+    load_private_key,
+    private_key_pem,
+)
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 from tests.test_audit import EVENTS, audit, export
-from tests.test_deliveries import free_port
+from tests.test_deliveries import ROOT, free_port
 from tests.test_verify_secrets import OLD, post, running_receiver, start_receiver
+
+GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
 # -- 7: a rotation pair is two webhooks of the same stack ---------------------------------
 
@@ -217,3 +231,104 @@ def test_the_client_sends_nothing_for_text_that_is_not_unicode(emulator: Emulato
         )
     assert "lone UTF-16 surrogate" in str(caught.value) and "nothing was sent" in str(caught.value)
     assert emulator.requests_log() == []
+
+
+# -- 1: a key file is read as bytes: UTF-16 PEM (PowerShell's `>`) and DER work -----------
+
+
+def _key_of(emulator: EmulatorProcess) -> SignableKey:
+    return load_private_key(Path(emulator.credentials()["privateKeyFile"]).read_bytes())
+
+
+@pytest.mark.parametrize("form", ["utf-16-bom", "utf-16-le", "utf-8-bom", "der-pkcs8"])
+def test_a_key_file_in_another_encoding_or_der_signs(
+    emulator: EmulatorProcess, tmp_path: Path, form: str
+) -> None:
+    key = _key_of(emulator)
+    pem = private_key_pem(key)
+    data = {
+        "utf-16-bom": pem.encode("utf-16"),
+        "utf-16-le": pem.encode("utf-16-le"),
+        "utf-8-bom": codecs.BOM_UTF8 + pem.encode(),
+    }.get(form) or key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = tmp_path / "key"
+    path.write_bytes(data)
+    server = ProviderServer()
+    try:
+        server.configure({**emulator.config(), "dfns:privateKeyFile": str(path)})
+        checked = server.check(GOOD)
+        assert checked.failures == []
+        webhook_id, _ = server.create(checked.inputs)
+    finally:
+        server.close()
+    assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
+
+
+# -- 2: a credentialId without an id's shape is refused at check and never echoed ---------
+
+
+def test_a_token_pasted_as_credential_id_is_never_echoed(emulator: EmulatorProcess) -> None:
+    pasted = emulator.credentials()["authToken"]  # a JWT: dots are not base64url
+    server = ProviderServer()
+    try:
+        server.configure({**emulator.config(), "dfns:credentialId": pasted})
+        checked = server.check(GOOD)
+        assert [p for p, _ in checked.failures] == ["dfns:credentialId"]
+        with pytest.raises(EngineError) as caught:
+            server.create(checked.inputs)
+        output = server.output()
+    finally:
+        server.close()
+    for part in pasted.split("."):
+        assert part not in str(checked.failures) + caught.value.details + output
+    assert "dfns:credentialId" in caught.value.details
+
+
+def test_a_credential_without_the_id_shape_is_not_shown_by_the_signer() -> None:
+    """guard: the signer shows only an id-shaped credentialId, whoever built it."""
+    credential = Credential("secret.with.dots", generate_private_key("ed25519"))
+    with pytest.raises(DfnsSigningError) as caught:
+        credential.assertion_for({"challenge": "c", "allowCredentials": {"key": [{"id": "Y2k"}]}})
+    assert "secret.with.dots" not in str(caught.value) and "Y2k" in str(caught.value)
+
+
+# -- 3: the key source is one setting: stack config (either form) before DFNS_* -----------
+
+
+def test_a_private_key_in_the_environment_does_not_beat_the_stack_s_key_file(
+    emulator: EmulatorProcess,
+) -> None:
+    other = private_key_pem(generate_private_key("ed25519"))
+    server = ProviderServer(env={"DFNS_PRIVATE_KEY": other})
+    try:
+        server.configure(emulator.config())  # dfns:privateKeyFile, as the template stores
+        checked = server.check(GOOD)
+        webhook_id, _ = server.create(checked.inputs)
+    finally:
+        server.close()
+    assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
+
+
+def test_the_quickstart_ignores_dfns_variables_of_the_shell(tmp_path: Path) -> None:
+    shell = {
+        "DFNS_PRIVATE_KEY": private_key_pem(generate_private_key("ed25519")),
+        "DFNS_PRIVATE_KEY_PASSPHRASE": "for-another-key",
+        "DFNS_READ_TIMEOUT": "soon",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pulumi_dfns.quickstart", "--data-dir", str(tmp_path / "emu")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={**os.environ, **shell, "PATH": str(Path(sys.executable).parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "- audit" in result.stdout
+    assert (
+        "quickstart: ignoring DFNS_PRIVATE_KEY, DFNS_PRIVATE_KEY_PASSPHRASE, DFNS_READ_TIMEOUT "
+        "from your shell" in result.stderr
+    )
+    assert "for-another-key" not in result.stderr + result.stdout

@@ -356,7 +356,7 @@ class DfnsClient:
             # a refusal here is about the key.
             raise DfnsSigningError(
                 f"Dfns refused the user action signature of credential "
-                f"{credential.credential_id} (HTTP {answer.status}: "
+                f"{credential.shown_id} (HTTP {answer.status}: "
                 f"{refused.dfns_message or 'no message'}): dfns:privateKey must be the "
                 "private key registered for dfns:credentialId"
             )
