@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.dfns_clock import parse_date
 from pulumi_dfns.errors import DfnsTransportError
 from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator
+from pulumi_dfns.signing import generate_private_key, private_key_pem
 from pulumi_dfns.transport import Transport, send
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, plaintext
@@ -596,3 +598,35 @@ def test_an_adopt_fault_names_the_call_dfns_refused(
     assert details.strip().count("\n") == 0 and "Traceback" not in details
     assert emulator.client().get_webhook(made["id"])["description"] == f"adopt-{method}-{fault}"
     emulator.client().delete_webhook(made["id"])
+
+
+# -- a CA bundle variable naming no file (issue 17 item 4) --------------------------------
+
+
+def test_a_ca_bundle_that_does_not_exist_is_named_and_nothing_is_maybe_applied(
+    tmp_path: Path,
+) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    server = ProviderServer(env={"REQUESTS_CA_BUNDLE": missing})
+    try:
+        server.configure(
+            {
+                "dfns:apiUrl": "https://127.0.0.1:9",
+                "dfns:authToken": "token",
+                "dfns:credentialId": "Y2k",
+                "dfns:privateKey": private_key_pem(generate_private_key("ed25519")),
+            }
+        )
+        checked = server.check(INPUTS)
+        for call in (
+            lambda: server.create(checked.inputs),
+            lambda: server.read("wh-x", {**checked.inputs, "date_created": "2026"}),
+        ):
+            with pytest.raises(EngineError) as caught:
+                call()
+            details = caught.value.details
+            assert f"REQUESTS_CA_BUNDLE: names {missing}, which does not exist" in details
+            assert "maybe" not in details and "applied" not in details
+            assert details.strip().count("\n") == 0 and "Traceback" not in details
+    finally:
+        server.close()

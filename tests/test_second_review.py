@@ -12,7 +12,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -332,3 +334,71 @@ def test_the_quickstart_ignores_dfns_variables_of_the_shell(tmp_path: Path) -> N
         "from your shell" in result.stderr
     )
     assert "for-another-key" not in result.stderr + result.stdout
+
+
+# -- 4: the audit names a CA bundle variable that names no file ---------------------------
+
+
+def test_the_audit_names_a_ca_bundle_that_does_not_exist(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env = {
+            "DFNS_API_URL": "https://127.0.0.1:9",
+            "DFNS_AUTH_TOKEN": "token",
+            "REQUESTS_CA_BUNDLE": "",  # empty counts as unset, as requests reads it
+            variable: missing,
+        }
+        result = audit(emulator, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert (
+            f"audit: cannot run: {variable}: names {missing}, which does not exist" in result.stderr
+        )
+
+
+# -- 5: a plain-http loopback API url is never sent through a proxy -----------------------
+
+
+class RecordingProxy(ThreadingHTTPServer):
+    """A proxy on loopback that records what reaches it and forwards nothing."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _refuse(self) -> None:
+                proxy.seen.append(f"{self.command} {self.path} {self.headers.get('Authorization')}")
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_CONNECT = _refuse
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_a_loopback_http_api_url_is_not_sent_through_http_proxy(
+    emulator: EmulatorProcess,
+) -> None:
+    proxy = RecordingProxy()
+    proxies = {n: proxy.url for n in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")}
+    server = ProviderServer(env={**proxies, "NO_PROXY": "", "no_proxy": ""})
+    try:
+        server.configure(emulator.config())
+        webhook_id, _ = server.create(server.check(GOOD).inputs)
+    finally:
+        server.close()
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.seen == []
+    assert [w["id"] for w in emulator.webhooks()] == [webhook_id]

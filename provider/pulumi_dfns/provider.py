@@ -127,7 +127,12 @@ class DfnsWebhookProvider(ResourceProvider):
             if self._client is None:
                 from . import client
 
-                self._client = client.DfnsClient(settings)
+                try:
+                    self._client = client.DfnsClient(settings)
+                except DfnsSettingsError as exc:
+                    # Read from the environment as the client is built (a CA bundle
+                    # that does not exist): nothing was sent.
+                    raise DfnsProviderError(f"Dfns settings: {exc}") from None
             return self._client
 
     # -- check and diff: no network ---------------------------------------------------

@@ -130,7 +130,7 @@ def check_auth_token(token: str) -> None:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -171,7 +171,7 @@ def check_api_url(url: str, setting: str = API_URL.config_key) -> str:
         )
     if port == 0 or parts.netloc.endswith(":"):
         raise DfnsSettingsError(setting, f"{shown}: the port must be a number from 1 to 65535")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise DfnsSettingsError(
             setting,
             f"plain http is refused for {host}: the bearer token would cross the "
