@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from pulumi_dfns import client as client_module
+from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.emulator.auth import WEBHOOK_PERMISSIONS
-from pulumi_dfns.errors import DfnsError, DfnsSigningError
+from pulumi_dfns.errors import DfnsError, DfnsMalformedResponseError, DfnsSigningError
 from pulumi_dfns.redact import shown_url
+from pulumi_dfns.settings import ClientSettings
 from pulumi_dfns.signing import (
     Credential,
     SignableKey,
@@ -402,3 +405,67 @@ def test_a_loopback_http_api_url_is_not_sent_through_http_proxy(
         proxy.server_close()
     assert proxy.seen == []
     assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
+
+
+# -- guard: a nextPageToken that cycles (or never ends) stops the listing ------------------
+
+
+class EndlessPages(ThreadingHTTPServer):
+    """A Dfns stand-in on loopback whose webhook list never ends: its nextPageToken
+    cycles A, B, A, ... (`cycle`) or is new on every page. The emulator's tokens are
+    correct, so this is the one server a test must write itself."""
+
+    def __init__(self, cycle: bool) -> None:
+        self.pages = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.pages += 1
+                token = "AB"[server.pages % 2] if cycle else f"T{server.pages}"
+                body = json.dumps({"items": [], "nextPageToken": token}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_a_cycling_page_token_ends_the_audit_with_a_clear_error(
+    emulator: EmulatorProcess,
+) -> None:
+    fake = EndlessPages(cycle=True)
+    try:
+        result = audit(emulator, env={"DFNS_API_URL": fake.url, "DFNS_AUTH_TOKEN": "token"})
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nextPageToken repeats the token of an earlier page" in result.stderr
+    assert fake.pages == 3
+
+
+def test_a_listing_that_never_ends_stops_at_the_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "MAX_PAGES", 20)
+    fake = EndlessPages(cycle=False)
+    settings = ClientSettings(api_url=fake.url, auth_token="token")
+    try:
+        with pytest.raises(DfnsMalformedResponseError) as caught:
+            DfnsClient(settings).list_webhooks()
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert "runs past 20 pages" in str(caught.value)
+    assert fake.pages == 20
