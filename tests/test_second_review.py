@@ -469,3 +469,27 @@ def test_a_listing_that_never_ends_stops_at_the_page_cap(monkeypatch: pytest.Mon
         fake.server_close()
     assert "runs past 20 pages" in str(caught.value)
     assert fake.pages == 20
+
+
+def test_a_secrets_file_replaced_by_one_that_is_not_text_is_ignored_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "secrets"
+    path.write_text(OLD)
+    port = free_port()
+    proc = start_receiver(port, "--secrets-file", str(path), env={})
+    try:
+        assert proc.stdout is not None and "receiver ready" in proc.stdout.readline()
+        assert post(port, OLD) == 200
+        staged = tmp_path / "secrets.new"
+        staged.write_bytes(b"\x80\x81" + OLD.encode())  # not UTF-8, and no BOM
+        staged.replace(path)
+        assert post(port, OLD) == 401  # its secrets are not used, and it still answers
+        staged.write_text(OLD)
+        staged.replace(path)
+        assert post(port, OLD) == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"ignoring the secrets file: --secrets-file {path}: not utf-8 text" in out
+    assert "Traceback" not in out

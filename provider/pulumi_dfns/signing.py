@@ -65,9 +65,12 @@ def key_type_of(key: object) -> str:
     raise ValueError(f"{type(key).__name__} keys are not supported by Dfns")
 
 
-# A Dfns credentialId: base64url text (dfns/dfns-api-docs: allowCredentials.key[].id and
-# credId are base64url). Only a value of this shape is ever shown in a message: anything
-# else may be a secret pasted in the wrong place (a token, a key).
+# A Dfns credentialId: base64url text. Every concrete credId in the sources is base64url
+# (dfns/dfns-api-docs examples, the dashboard's "Cred ID"; ../shared/dfns-api.md), and
+# WebAuthn credential ids travel base64url-encoded; no source states the alphabet, so
+# the shape is *assumed*: a real id outside it would be refused at preview, naming
+# dfns:credentialId (widen this pattern then). Only a value of this shape is ever shown
+# in a message: anything else may be a secret pasted in the wrong place (a token, a key).
 CREDENTIAL_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}={0,2}")
 
 # Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's). PowerShell's
