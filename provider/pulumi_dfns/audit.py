@@ -3,9 +3,9 @@
 Lists every webhook Dfns holds and marks each: managed (by which stack and resource),
 unmanaged, duplicate of another (same url and events), and its failed deliveries in the
 last 24 hours; then how many of the organisation's webhook slots are free for rolls.
-Two webhooks with the same url and events that the given stacks both manage are the
-documented rotation (README, "Rotate without losing a delivery"): a rotation pair,
-reported as information, not as a duplicate.
+Two webhooks with the same url and events that one stack manages are the documented
+rotation (README, "Rotate without losing a delivery"): a rotation pair, reported as
+information, not as a duplicate. The same url and events in two stacks is a duplicate.
 This is how the orphan of a cancelled run is found.
 
 It reads settings as the provider does (`dfns:*` keys of a `--config` JSON file, then
@@ -79,7 +79,7 @@ class Row(TypedDict):
     managedBy: list[Reference]
     lookedUpBy: list[Reference]
     duplicateOf: str | None
-    rotationPairOf: str | None  # same url and events, both managed by the given stacks
+    rotationPairOf: str | None  # same url and events, both managed by one stack
     failedDeliveries24h: int
     failedDeliveriesAtLeast: bool
     lastDeliveryFailure: DeliveryFailure | None
@@ -133,6 +133,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     text = read_text(path, "--config")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise AuditError(f"--config {path}: nested too deeply to be a config") from None
     except ValueError:
         data = _yaml_config(path, text)
     if not isinstance(data, dict):
@@ -169,8 +171,8 @@ def _yaml_config(path: Path, text: str) -> Any:
         ) from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise AuditError(f"--config {path}: neither JSON nor YAML") from None
+    except (yaml.YAMLError, RecursionError):
+        raise AuditError(f"--config {path}: neither JSON nor YAML (or nested too deeply)") from None
 
 
 def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientSettings:
@@ -214,6 +216,12 @@ def read_states(paths: Sequence[Path]) -> StateIndex:
             data = json.loads(read_text(path, "--state"))
         except ValueError:
             raise AuditError(f"--state {path}: not JSON (use `pulumi stack export`)") from None
+        except RecursionError:
+            # Python's parser recurses per level: a hostile or broken file must not end
+            # the audit as "unexpected RecursionError".
+            raise AuditError(
+                f"--state {path}: nested too deeply to be a `pulumi stack export`"
+            ) from None
         deployment = data.get("deployment") if isinstance(data, dict) else None
         if not isinstance(deployment, dict):
             raise AuditError(f"--state {path}: no 'deployment' (use `pulumi stack export`)")
@@ -284,8 +292,10 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
             "lastDeliveryFailure": health.last,
         }
         earlier = same.setdefault(key, [])
-        if len(earlier) == 1 and earlier[0]["managedBy"] and row["managedBy"]:
-            # The documented rotation: the old webhook and its successor, both declared.
+        if len(earlier) == 1 and _one_stack(earlier[0]["managedBy"], row["managedBy"]):
+            # The documented rotation: the old webhook and its successor, both declared
+            # by the same stack. The same url and events in two stacks (dev and prod)
+            # is a duplicate: every event would be delivered twice, for good.
             earlier[0]["rotationPairOf"] = row["id"]
             row["rotationPairOf"] = earlier[0]["id"]
         elif earlier:
@@ -324,6 +334,17 @@ def awaiting_retry(
         note = " (Dfns's answer had no Date: judged by this machine's clock)"
         pending = [replace(p, reason=p.reason + note) for p in pending]
     return pending
+
+
+def _stack_of(ref: Reference) -> str:
+    """The stack a reference belongs to: `urn:pulumi:<stack>::<project>` (two stacks
+    named dev of two projects are two stacks)."""
+    return "::".join(ref["urn"].split("::")[:2])
+
+
+def _one_stack(old: list[Reference], new: list[Reference]) -> bool:
+    """Are both webhooks managed, and every reference to either of the same stack?"""
+    return bool(old and new) and len({_stack_of(ref) for ref in old + new}) == 1
 
 
 def _findings(rows: list[Row], missing: list[Reference]) -> list[str]:
@@ -498,7 +519,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         for old, new in pairs:
             print(
                 f"- note: {old} and {new} are a rotation pair (same url and events, both "
-                f"managed): remove {old} once none of its failed deliveries awaits a retry"
+                f"managed by one stack): remove {old} once none of its failed deliveries "
+                "awaits a retry"
             )
         for ref in states.pending_creates:
             print(

@@ -30,6 +30,10 @@ from .transport import Answer, Transport, encode_json, error_from, expect_object
 
 WEBHOOK_FIELDS = ("id", "url", "events", "status")
 PAGE_LIMIT = 100
+# The most pages one listing follows: a million items at 100 a page, beyond any Dfns
+# organisation's webhooks or a webhook's 31 days of events. A server whose
+# nextPageToken never ends (or cycles) must not hold the provider or the audit for ever.
+MAX_PAGES = 10_000
 # A refused user action (expired or used challenge or token) is tried once more with
 # a fresh challenge; a second refusal is reported with its cause.
 USER_ACTION_RETRIES = 1
@@ -229,7 +233,12 @@ class DfnsClient:
     ) -> tuple[list[dict[str, Any]], float | None]:
         items: list[dict[str, Any]] = []
         token: str | None = None
+        seen: set[str] = set()
         while True:
+            if len(seen) >= MAX_PAGES:
+                raise DfnsMalformedResponseError(
+                    "GET", path, 200, f"the listing runs past {MAX_PAGES} pages; stopped"
+                )
             query = dict(params, limit=str(self.page_limit))
             if token:
                 query["paginationToken"] = token
@@ -243,6 +252,16 @@ class DfnsClient:
             if not next_token or next_token == token:
                 return items, self.dfns_date(answer)
             token = str(next_token)
+            if token in seen:
+                # A cycle (A, B, A, ...): following it would never end.
+                raise DfnsMalformedResponseError(
+                    "GET",
+                    path,
+                    answer.status,
+                    "nextPageToken repeats the token of an earlier page: the listing "
+                    "would never end; stopped",
+                )
+            seen.add(token)
 
     @staticmethod
     def dfns_date(answer: Answer) -> float | None:
@@ -371,7 +390,7 @@ class DfnsClient:
             # a refusal here is about the key.
             raise DfnsSigningError(
                 f"Dfns refused the user action signature of credential "
-                f"{credential.credential_id} (HTTP {answer.status}: "
+                f"{credential.shown_id} (HTTP {answer.status}: "
                 f"{refused.dfns_message or 'no message'}): dfns:privateKey must be the "
                 "private key registered for dfns:credentialId"
             )

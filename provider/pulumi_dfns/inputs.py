@@ -160,22 +160,53 @@ def check_inputs(news: dict[str, Any], extra_kinds: Collection[str] = ()) -> Che
         value = news.get(name)
         if value is not None:
             inputs[name] = value
-    _check_url(checked)
-    _check_events(checked, frozenset(extra_kinds))
-    _check_description(checked)
-    _check_status(checked)
-    _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
-    _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
+    not_unicode = {name for name in INPUTS if _holds_lone_surrogate(inputs.get(name))}
+    for name in sorted(not_unicode):
+        # Not echoed, and no other check sees it: each would repeat or encode the text.
+        checked.fail(
+            name,
+            "holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape): it is "
+            "not Unicode text, and no request to Dfns can carry it; remove it",
+        )
+    if URL not in not_unicode:
+        _check_url(checked)
+    if EVENTS not in not_unicode:
+        _check_events(checked, frozenset(extra_kinds))
+    if DESCRIPTION not in not_unicode:
+        _check_description(checked)
+    if STATUS not in not_unicode:
+        _check_status(checked)
+    if SECRET_VERSION not in not_unicode:
+        _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
+    if ADOPT_WEBHOOK_ID not in not_unicode:
+        _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
     adopt = checked.inputs.get(ADOPT_WEBHOOK_ID)
-    if isinstance(adopt, str) and adopt.strip() and not adopt.startswith("wh-"):
+    if (
+        ADOPT_WEBHOOK_ID not in not_unicode
+        and isinstance(adopt, str)
+        and adopt.strip()
+        and not adopt.startswith("wh-")
+    ):
         # Not echoed: a value in the wrong place may be a secret pasted there.
         checked.fail(ADOPT_WEBHOOK_ID, "is not a Dfns webhook id: a webhook id starts with 'wh-'")
     for flag in (VERIFY_WITH_PING, TRACK_DELIVERIES):
         value = inputs.get(flag)
         if value is not None and not is_unknown(value) and not isinstance(value, bool):
             checked.fail(flag, f"must be true or false, got {_echo(value)}")
-    _check_adopt_secret(checked)
+    if ADOPT_SECRET not in not_unicode:
+        _check_adopt_secret(checked)
     return checked
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Text (or a list item) holding a code point of U+D800-U+DFFF: what Python keeps of
+    an unpaired `\\ud800` escape. The engine's gRPC cannot carry it (protobuf strings are
+    UTF-8), so only an in-process caller can hand it over."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, list | tuple):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def _check_adopt_secret(checked: Checked) -> None:

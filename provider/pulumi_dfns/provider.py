@@ -127,7 +127,12 @@ class DfnsWebhookProvider(ResourceProvider):
             if self._client is None:
                 from . import client
 
-                self._client = client.DfnsClient(settings)
+                try:
+                    self._client = client.DfnsClient(settings)
+                except DfnsSettingsError as exc:
+                    # Read from the environment as the client is built (a CA bundle
+                    # that does not exist): nothing was sent.
+                    raise DfnsProviderError(f"Dfns settings: {exc}") from None
             return self._client
 
     # -- check and diff: no network ---------------------------------------------------
@@ -217,6 +222,7 @@ class DfnsWebhookProvider(ResourceProvider):
         self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The adopted webhook, changed to the inputs, and what it was before when changed."""
+        what = f"adopting webhook {webhook_id}"
         try:
             current = client.get_webhook(webhook_id)
         except DfnsNotFoundError:
@@ -224,6 +230,9 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
+        except DfnsError as exc:
+            # Each call names its own permission: adopting creates nothing.
+            raise explain(what, "Webhooks:Read", exc) from None
         before = from_dfns(current)
         returned = current.get(SECRET)
         if returned:
@@ -248,7 +257,10 @@ class DfnsWebhookProvider(ResourceProvider):
             )
         if not changed_fields(before, inputs):
             return current, None
-        updated = client.update_webhook(webhook_id, **whole_state(inputs))
+        try:
+            updated = client.update_webhook(webhook_id, **whole_state(inputs))
+        except DfnsError as exc:
+            raise explain(what, "Webhooks:Update", exc, adopting=True) from None
         # The update's answer may lack the secret the GET returned: keep that one.
         return {**updated, SECRET: updated.get(SECRET) or returned}, before
 
@@ -483,13 +495,20 @@ def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
 
 
 def explain(
-    what: str, permission: str, exc: DfnsError, *, stored_config: bool = False
+    what: str,
+    permission: str,
+    exc: DfnsError,
+    *,
+    stored_config: bool = False,
+    adopting: bool = False,
 ) -> DfnsProviderError:
     """One line for the user: the operation, what Dfns said, and the next step.
 
-    `stored_config`: the operation runs under `pulumi refresh` or `pulumi destroy` (read,
-    delete), where the provider may hold the config stored at the last `pulumi up`
-    rather than the stack config as it is now: a refused credential may be a stale one.
+    `permission` is that of the call Dfns refused. `stored_config`: the operation runs
+    under `pulumi refresh` or `pulumi destroy` (read, delete), where the provider may
+    hold the config stored at the last `pulumi up` rather than the stack config as it
+    is now: a refused credential may be a stale one. `adopting`: the refused call is the
+    update that brings an adopted webhook to the inputs (no state holds it yet).
     """
     if stored_config and isinstance(exc, DfnsUnauthorizedError | DfnsForbiddenError):
         cause = (
@@ -509,12 +528,20 @@ def explain(
         )
     if isinstance(exc, DfnsPendingApprovalError):
         approval = f" {exc.error_id}" if exc.error_id else ""
-        after = (
-            "once approved, adopt the new webhook with adopt_webhook_id (or reject it) and "
-            "run `pulumi up` again"
-            if permission == "Webhooks:Create"
-            else "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
-        )
+        if adopting:
+            # Nothing is in the state yet: a refresh has nothing to read, and the next
+            # `pulumi up` adopts the webhook again, whatever the policy decided.
+            after = (
+                "nothing was recorded; once it is approved or rejected, run `pulumi up` "
+                "again: it adopts the webhook again and changes what still differs"
+            )
+        elif permission == "Webhooks:Create":
+            after = (
+                "once approved, adopt the new webhook with adopt_webhook_id (or reject it) "
+                "and run `pulumi up` again"
+            )
+        else:
+            after = "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
         return DfnsProviderError(
             f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
         )

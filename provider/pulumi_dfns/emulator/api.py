@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..events import KNOWN_KINDS
-from .assumed import RATE_LIMIT_HEADERS, Assumed
+from .assumed import LONE_SURROGATE_MESSAGE, RATE_LIMIT_HEADERS, Assumed
 from .auth import Authority, Caller
 from .clock import Clock, webhook_id
 from .deliveries import Deliverer
@@ -41,6 +41,9 @@ EVENT_RETENTION = 31 * 24 * 3600.0
 # SQLite integers are 64-bit, so a longer token cannot be one of ours.
 _PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
+# What json.loads leaves of an unpaired `\ud800`-`\udfff` escape (a pair becomes one
+# character beyond U+FFFF).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -138,6 +141,32 @@ def _json_body(request: Request) -> Any:
         raise ApiFailure(400, "body is not valid JSON") from None
 
 
+def refuse_lone_surrogates(body: bytes) -> None:
+    """400 for a JSON body holding a lone surrogate, in a key or a value, at any depth.
+
+    Checked before routing, so before a user action is spent: such text cannot be stored
+    or sent on as UTF-8 (it was a 500 `UnicodeEncodeError` after the token was spent).
+    A body that is not JSON is left to the route, which refuses it as such.
+    """
+    if not body:
+        return
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    pending = [value]
+    while pending:  # iterative: json.loads took the depth, the check must too
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ApiFailure(400, LONE_SURROGATE_MESSAGE)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def _page(rows: list[Row], limit: int, render: Callable[[Row], dict[str, Any]]) -> Reply:
     body: dict[str, Any] = {"items": [render(r) for r in rows[:limit]]}
     if len(rows) > limit:
@@ -169,6 +198,7 @@ class DfnsApi:
         caller = self.auth.caller(request.headers.get("authorization"))
         rate_headers = self.rate.spend(caller.org_id)
         try:
+            refuse_lone_surrogates(request.body)
             reply = self._route(caller, request)
         except ApiFailure as failure:
             failure.headers.update(rate_headers)

@@ -18,6 +18,15 @@ RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit
 # change for approval): ASSUMED shape; the provider only reads the status.
 APPROVAL_BODY_KIND = "Webhooks"
 
+# A JSON body holding a lone UTF-16 surrogate escape (`"\ud800"` unpaired: JSON allows
+# the escape, but it is no Unicode character, and no UTF-8 text can hold it) answers
+# 400 with this message, before any user action is spent: ASSUMED (no Dfns source says
+# what it answers; Node's JSON.parse accepts it). No flag: the emulator cannot store it,
+# and the provider never sends it (its check refuses such text, naming the property).
+LONE_SURROGATE_MESSAGE = (
+    "body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff unpaired): not Unicode text"
+)
+
 
 @dataclass(frozen=True)
 class Assumed:
