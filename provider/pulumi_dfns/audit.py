@@ -3,9 +3,9 @@
 Lists every webhook Dfns holds and marks each: managed (by which stack and resource),
 unmanaged, duplicate of another (same url and events), and its failed deliveries in the
 last 24 hours; then how many of the organisation's webhook slots are free for rolls.
-Two webhooks with the same url and events that the given stacks both manage are the
-documented rotation (README, "Rotate without losing a delivery"): a rotation pair,
-reported as information, not as a duplicate.
+Two webhooks with the same url and events that one stack manages are the documented
+rotation (README, "Rotate without losing a delivery"): a rotation pair, reported as
+information, not as a duplicate. The same url and events in two stacks is a duplicate.
 This is how the orphan of a cancelled run is found.
 
 It reads settings as the provider does (`dfns:*` keys of a `--config` JSON file, then
@@ -25,13 +25,22 @@ import codecs
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
 
 from .errors import DfnsError, DfnsForbiddenError, DfnsSettingsError, DfnsUnauthorizedError
-from .health import FAILURE_PAGE_LIMIT, DeliveryFailure, awaiting_retry, summarise
+from .health import (
+    FAILURE_PAGE_LIMIT,
+    RETRY_GRACE_SECONDS,
+    DeliveryFailure,
+    Pending,
+    pending_retries,
+    summarise,
+)
 from .redact import shown_url
 from .settings import (
     API_URL,
@@ -70,7 +79,7 @@ class Row(TypedDict):
     managedBy: list[Reference]
     lookedUpBy: list[Reference]
     duplicateOf: str | None
-    rotationPairOf: str | None  # same url and events, both managed by the given stacks
+    rotationPairOf: str | None  # same url and events, both managed by one stack
     failedDeliveries24h: int
     failedDeliveriesAtLeast: bool
     lastDeliveryFailure: DeliveryFailure | None
@@ -124,6 +133,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     text = read_text(path, "--config")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise AuditError(f"--config {path}: nested too deeply to be a config") from None
     except ValueError:
         data = _yaml_config(path, text)
     if not isinstance(data, dict):
@@ -160,8 +171,8 @@ def _yaml_config(path: Path, text: str) -> Any:
         ) from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise AuditError(f"--config {path}: neither JSON nor YAML") from None
+    except (yaml.YAMLError, RecursionError):
+        raise AuditError(f"--config {path}: neither JSON nor YAML (or nested too deeply)") from None
 
 
 def audit_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> ClientSettings:
@@ -205,6 +216,12 @@ def read_states(paths: Sequence[Path]) -> StateIndex:
             data = json.loads(read_text(path, "--state"))
         except ValueError:
             raise AuditError(f"--state {path}: not JSON (use `pulumi stack export`)") from None
+        except RecursionError:
+            # Python's parser recurses per level: a hostile or broken file must not end
+            # the audit as "unexpected RecursionError".
+            raise AuditError(
+                f"--state {path}: nested too deeply to be a `pulumi stack export`"
+            ) from None
         deployment = data.get("deployment") if isinstance(data, dict) else None
         if not isinstance(deployment, dict):
             raise AuditError(f"--state {path}: no 'deployment' (use `pulumi stack export`)")
@@ -255,10 +272,10 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
     same: dict[tuple[str, tuple[str, ...]], list[Row]] = {}  # url and events -> rows
     for webhook in webhooks:
         key = (str(webhook.get("url")), tuple(sorted(set(webhook.get("events") or []))))
-        events, more = client.webhook_events_page(
+        events, more, date = client.webhook_events_page(
             webhook["id"], delivery_failed=True, limit=FAILURE_PAGE_LIMIT
         )
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         row: Row = {
             "id": webhook["id"],
             "url": shown_url(webhook.get("url")),
@@ -275,8 +292,10 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
             "lastDeliveryFailure": health.last,
         }
         earlier = same.setdefault(key, [])
-        if len(earlier) == 1 and earlier[0]["managedBy"] and row["managedBy"]:
-            # The documented rotation: the old webhook and its successor, both declared.
+        if len(earlier) == 1 and _one_stack(earlier[0]["managedBy"], row["managedBy"]):
+            # The documented rotation: the old webhook and its successor, both declared
+            # by the same stack. The same url and events in two stacks (dev and prod)
+            # is a duplicate: every event would be delivered twice, for good.
             earlier[0]["rotationPairOf"] = row["id"]
             row["rotationPairOf"] = earlier[0]["id"]
         elif earlier:
@@ -286,6 +305,46 @@ def run_audit(client: Any, states: StateIndex) -> tuple[list[Row], list[Referenc
     held = {w["id"] for w in webhooks}
     missing = [ref for wid, refs in states.managed.items() if wid not in held for ref in refs]
     return rows, missing
+
+
+def awaiting_retry(
+    client: Any,
+    webhook_id: str,
+    *,
+    enabled: bool | None = None,
+    grace: float = RETRY_GRACE_SECONDS,
+) -> list[Pending]:
+    """The rotation gate: the failed deliveries of a webhook that Dfns can still retry
+    (health.pending_retries says how each is decided).
+
+    Every page of two listings (Dfns keeps 31 days): all events, then those Dfns's own
+    filter `deliveryFailed=true` returns (documented by every source), in that order so
+    that no failure can be newer than what the first listing shows of its delivery.
+    Judged at the `Date` of the last answer, Dfns's clock (dfns_clock.py), or by this
+    machine's clock, said so, when Dfns sent none. `enabled`: the webhook's status is
+    Enabled (None: read it).
+    """
+    if enabled is None:
+        enabled = client.get_webhook(webhook_id).get("status") == "Enabled"
+    everything, _ = client.list_webhook_events_dated(webhook_id)
+    failed, date = client.list_webhook_events_dated(webhook_id, delivery_failed=True)
+    now = time.time() if date is None else date
+    pending = pending_retries(failed, everything, now=now, enabled=bool(enabled), grace=grace)
+    if date is None:
+        note = " (Dfns's answer had no Date: judged by this machine's clock)"
+        pending = [replace(p, reason=p.reason + note) for p in pending]
+    return pending
+
+
+def _stack_of(ref: Reference) -> str:
+    """The stack a reference belongs to: `urn:pulumi:<stack>::<project>` (two stacks
+    named dev of two projects are two stacks)."""
+    return "::".join(ref["urn"].split("::")[:2])
+
+
+def _one_stack(old: list[Reference], new: list[Reference]) -> bool:
+    """Are both webhooks managed, and every reference to either of the same stack?"""
+    return bool(old and new) and len({_stack_of(ref) for ref in old + new}) == 1
 
 
 def _findings(rows: list[Row], missing: list[Reference]) -> list[str]:
@@ -364,8 +423,16 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         metavar="WEBHOOK_ID",
         action="append",
         default=[],
-        help="also read this webhook's events and report failed deliveries Dfns will "
+        help="also read this webhook's events and report failed deliveries Dfns may "
         "still retry: a finding, since deleting it now would lose them (repeatable)",
+    )
+    parser.add_argument(
+        "--retry-grace",
+        type=_grace,
+        default=RETRY_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="how long after its due time a retry is still waited for (assumed; "
+        f"default {RETRY_GRACE_SECONDS:g})",
     )
     args = parser.parse_args(argv)
     env = os.environ if env is None else env
@@ -408,26 +475,26 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     client = DfnsClient(settings)
     try:
         rows, missing = run_audit(client, states)
-        held = {row["id"] for row in rows}
+        status = {row["id"]: row["status"] for row in rows}
         # Every page of its events (Dfns keeps 31 days): asked for per webhook only.
         waiting = {
-            webhook_id: awaiting_retry(client.list_webhook_events(webhook_id))
+            webhook_id: awaiting_retry(
+                client,
+                webhook_id,
+                enabled=status[webhook_id] == "Enabled",
+                grace=args.retry_grace,
+            )
             for webhook_id in args.awaiting_retry
-            if webhook_id in held
+            if webhook_id in status
         }
     finally:
         client.close()
     findings = _findings(rows, missing)
     for webhook_id in args.awaiting_retry:
-        if webhook_id not in held:
+        if webhook_id not in status:
             findings.append(f"{webhook_id} (--awaiting-retry) is not held by Dfns")
         elif waiting[webhook_id]:
-            findings.append(
-                f"{webhook_id} has {len(waiting[webhook_id])} failed deliveries that Dfns "
-                "will still retry: do not delete or disable it yet (Dfns does not retry a "
-                "deleted webhook's deliveries; its last retry comes about a day after the "
-                "first attempt)"
-            )
+            findings.append(_awaiting_finding(webhook_id, waiting[webhook_id]))
     pairs = _rotation_pairs(rows)
     free = max(0, args.max_webhooks - len(rows))
     if args.json:
@@ -438,7 +505,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             "limit": args.max_webhooks,
             "freeSlots": free,
             "rotationPairs": [list(pair) for pair in pairs],
-            "awaitingRetry": waiting,
+            "awaitingRetry": {k: [p.first for p in v] for k, v in waiting.items()},
+            "awaitingRetryDetail": {k: [p.as_json() for p in v] for k, v in waiting.items()},
             "findings": findings,
             "ok": not findings,
         }
@@ -451,7 +519,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         for old, new in pairs:
             print(
                 f"- note: {old} and {new} are a rotation pair (same url and events, both "
-                f"managed): remove {old} once none of its failed deliveries awaits a retry"
+                f"managed by one stack): remove {old} once none of its failed deliveries "
+                "awaits a retry"
             )
         for ref in states.pending_creates:
             print(
@@ -466,6 +535,37 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             f"{args.max_webhooks} (a secret roll or rotation needs 1)"
         )
     return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _awaiting_finding(webhook_id: str, pending: list[Pending]) -> str:
+    known = [p.until for p in pending if p.until is not None]
+    last = max(known) if len(known) == len(pending) else None
+    until = (
+        f"the last of them counts until {_iso(last)} by Dfns's clock"
+        if last is not None
+        else "one of them cannot be dated, so it counts until it is retried or expires"
+    )
+    reasons = "; ".join(sorted({p.reason for p in pending}))
+    return (
+        f"{webhook_id} has {len(pending)} failed deliveries that Dfns may still retry: do "
+        "not delete or disable it yet (Dfns does not retry a deleted or disabled webhook's "
+        f"deliveries); {until} (judged by: {reasons})"
+    )
+
+
+def _iso(moment: float) -> str:
+    stamp = datetime.fromtimestamp(moment, tz=timezone.utc).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _grace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of seconds") from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("from 0 to 604800 seconds")
+    return value
 
 
 def _rotation_pairs(rows: list[Row]) -> list[tuple[str, str]]:

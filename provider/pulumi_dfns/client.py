@@ -31,6 +31,10 @@ from .transport import Answer, Transport, encode_json, error_from, expect_object
 
 WEBHOOK_FIELDS = ("id", "url", "events", "status")
 PAGE_LIMIT = 100
+# The most pages one listing follows: a million items at 100 a page, beyond any Dfns
+# organisation's webhooks or a webhook's 31 days of events. A server whose
+# nextPageToken never ends (or cycles) must not hold the provider or the audit for ever.
+MAX_PAGES = 10_000
 # A refused user action (expired or used challenge or token) is tried once more with
 # a fresh challenge; a second refusal is reported with its cause.
 USER_ACTION_RETRIES = 1
@@ -194,25 +198,40 @@ class DfnsClient:
         kind: str | None = None,
         delivery_failed: bool | None = None,
     ) -> list[dict[str, Any]]:
+        return self.list_webhook_events_dated(
+            webhook_id, kind=kind, delivery_failed=delivery_failed
+        )[0]
+
+    def list_webhook_events_dated(
+        self,
+        webhook_id: str,
+        *,
+        kind: str | None = None,
+        delivery_failed: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        """Every page of a webhook's events, and the `Date` of the last page's answer
+        (Dfns's clock, epoch seconds; None without one)."""
         params: dict[str, str] = {}
         if kind is not None:
             params["kind"] = kind
         if delivery_failed is not None:
             params["deliveryFailed"] = "true" if delivery_failed else "false"
-        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)[0]
+        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """ONE page of a webhook's events (one GET, a bounded cost) and whether more exist."""
+    ) -> tuple[list[dict[str, Any]], bool, float | None]:
+        """ONE page of a webhook's events (one GET, a bounded cost), whether more exist,
+        and the answer's `Date` (Dfns's clock, epoch seconds; None without one)."""
         params = {"deliveryFailed": "true" if delivery_failed else "false", "limit": str(limit)}
         path = f"/webhooks/{_segment(webhook_id)}/events"
-        body = _object(self._call("GET", path, params=params, expect=("items",)))
+        answer = self._call("GET", path, params=params, expect=("items",))
+        body = _object(answer)
         items = body["items"]
         if not isinstance(items, list):
             raise DfnsError(f"GET {path}: 'items' is not a list")
         more = bool(body.get("nextPageToken")) or len(items) >= limit
-        return [i for i in items if isinstance(i, dict)], more
+        return [i for i in items if isinstance(i, dict)], more, self.dfns_date(answer)
 
     def get_webhook_event(self, webhook_id: str, event_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}/events/{_segment(event_id)}"
@@ -225,7 +244,12 @@ class DfnsClient:
     ) -> tuple[list[dict[str, Any]], float | None]:
         items: list[dict[str, Any]] = []
         token: str | None = None
+        seen: set[str] = set()
         while True:
+            if len(seen) >= MAX_PAGES:
+                raise DfnsMalformedResponseError(
+                    "GET", path, 200, f"the listing runs past {MAX_PAGES} pages; stopped"
+                )
             query = dict(params, limit=str(self.page_limit))
             if token:
                 query["paginationToken"] = token
@@ -239,6 +263,16 @@ class DfnsClient:
             if not next_token or next_token == token:
                 return items, self.dfns_date(answer)
             token = str(next_token)
+            if token in seen:
+                # A cycle (A, B, A, ...): following it would never end.
+                raise DfnsMalformedResponseError(
+                    "GET",
+                    path,
+                    answer.status,
+                    "nextPageToken repeats the token of an earlier page: the listing "
+                    "would never end; stopped",
+                )
+            seen.add(token)
 
     @staticmethod
     def dfns_date(answer: Answer) -> float | None:
@@ -367,7 +401,7 @@ class DfnsClient:
             # a refusal here is about the key.
             raise DfnsSigningError(
                 f"Dfns refused the user action signature of credential "
-                f"{credential.credential_id} (HTTP {answer.status}: "
+                f"{credential.shown_id} (HTTP {answer.status}: "
                 f"{refused.dfns_message or 'no message'}): dfns:privateKey must be the "
                 "private key registered for dfns:credentialId"
             )

@@ -150,7 +150,12 @@ class WebhookCore:
             if self._client is None:
                 from . import client
 
-                self._client = client.DfnsClient(settings)
+                try:
+                    self._client = client.DfnsClient(settings)
+                except DfnsSettingsError as exc:
+                    # Read from the environment as the client is built (a CA bundle
+                    # that does not exist): nothing was sent.
+                    raise DfnsProviderError(f"Dfns settings: {exc}") from None
             built = self._client
         if timeout:
             return built.within(timeout)
@@ -229,8 +234,10 @@ class WebhookCore:
                 # Adopting failed: the webhook goes back to what it was before.
                 self._revert_quietly(client, webhook["id"], before, warn, adopting=True)
             raise
-        # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
-        # if given, stands in for it (Dfns cannot confirm it).
+        # Dfns's own secret first: one version of the current reference returns it from
+        # GET /webhooks/{id} (https://docs.dfns.co/api-reference/webhooks/get-webhook),
+        # the 2024 docs and the SDK types only from create. Without it the user's
+        # adopt_secret, if given, stands in for it (Dfns cannot confirm it).
         secret = webhook.get(SECRET) or (inputs.get(ADOPT_SECRET) if adopt else None)
         return str(webhook["id"]), outputs(webhook, inputs, secret)
 
@@ -239,6 +246,7 @@ class WebhookCore:
         client: DfnsClient, webhook_id: str, inputs: dict[str, Any], warn: Warn
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The adopted webhook, changed to the inputs, and what it was before when changed."""
+        what = f"adopting webhook {webhook_id}"
         try:
             current = client.get_webhook(webhook_id)
         except DfnsNotFoundError:
@@ -246,22 +254,39 @@ class WebhookCore:
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
+        except DfnsError as exc:
+            # Each call names its own permission: adopting creates nothing.
+            raise explain(what, "Webhooks:Read", exc) from None
         before = from_dfns(current)
-        if inputs.get(ADOPT_SECRET):
-            note = (
-                "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it, "
-                "so check that your receivers verify its deliveries"
+        returned = current.get(SECRET)
+        if returned:
+            # Dfns returned the secret itself: the output holds it, nothing to warn about
+            # unless the user's adopt_secret says otherwise (neither value is shown).
+            if inputs.get(ADOPT_SECRET) and inputs.get(ADOPT_SECRET) != returned:
+                warn(
+                    f"adopted {webhook_id}: adopt_secret differs from the secret Dfns "
+                    "returned; the 'secret' output is Dfns's"
+                )
+        elif inputs.get(ADOPT_SECRET):
+            warn(
+                f"adopted {webhook_id}: the 'secret' output is the adopt_secret you gave; "
+                "Dfns cannot confirm it, so check that your receivers verify its deliveries"
             )
         else:
-            note = (
-                "Dfns returns a webhook's secret only when it is created, so the 'secret' "
-                "output stays empty; give adopt_secret if you know it, or set "
-                "secret_version to replace the webhook with one whose secret Pulumi holds"
+            warn(
+                f"adopted {webhook_id}: Dfns returns a webhook's secret only when it is "
+                "created, so the 'secret' output stays empty; give adopt_secret if you know "
+                "it, or set secret_version to replace the webhook with one whose secret "
+                "Pulumi holds"
             )
-        warn(f"adopted {webhook_id}: {note}")
         if not changed_fields(before, inputs):
             return current, None
-        return client.update_webhook(webhook_id, **whole_state(inputs)), before
+        try:
+            updated = client.update_webhook(webhook_id, **whole_state(inputs))
+        except DfnsError as exc:
+            raise explain(what, "Webhooks:Update", exc, adopting=True) from None
+        # The update's answer may lack the secret the GET returned: keep that one.
+        return {**updated, SECRET: updated.get(SECRET) or returned}, before
 
     def update(
         self,
@@ -358,7 +383,7 @@ class WebhookCore:
         of the webhook itself: it warns and leaves the health outputs None ("unknown"),
         never 0 ("healthy")."""
         try:
-            events, more = client.webhook_events_page(
+            events, more, date = client.webhook_events_page(
                 id_, delivery_failed=True, limit=FAILURE_PAGE_LIMIT
             )
         except DfnsError as exc:
@@ -372,7 +397,7 @@ class WebhookCore:
                 "(unknown) by this refresh"
             )
             return {}
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         if health.at_least:
             warn(
                 f"{id_}: {health.describe()} (one page of "
@@ -454,8 +479,11 @@ class WebhookCore:
             raise DfnsProviderError(
                 f"the receiver answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
-                "not kept: fix the receiver and run `pulumi up` again (or set "
-                "verify_with_ping=False)"
+                "not kept: check that the receiver is up at the url and knows this "
+                "webhook's secret, and that it accepts a ping (Dfns does not document the "
+                "ping's payload: it may carry no timestampSent, which verify_delivery "
+                "requires at its default tolerance; examples/receiver.py acknowledges such "
+                "a ping); then run `pulumi up` again (or set verify_with_ping=False)"
             )
 
 
@@ -509,13 +537,20 @@ def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
 
 
 def explain(
-    what: str, permission: str, exc: DfnsError, *, stored_config: bool = False
+    what: str,
+    permission: str,
+    exc: DfnsError,
+    *,
+    stored_config: bool = False,
+    adopting: bool = False,
 ) -> DfnsProviderError:
     """One line for the user: the operation, what Dfns said, and the next step.
 
-    `stored_config`: the operation runs under `pulumi refresh` or `pulumi destroy` (read,
-    delete), where the provider may hold the config stored at the last `pulumi up`
-    rather than the stack config as it is now: a refused credential may be a stale one.
+    `permission` is that of the call Dfns refused. `stored_config`: the operation runs
+    under `pulumi refresh` or `pulumi destroy` (read, delete), where the provider may
+    hold the config stored at the last `pulumi up` rather than the stack config as it
+    is now: a refused credential may be a stale one. `adopting`: the refused call is the
+    update that brings an adopted webhook to the inputs (no state holds it yet).
     """
     if stored_config and isinstance(exc, DfnsUnauthorizedError | DfnsForbiddenError):
         cause = (
@@ -535,12 +570,20 @@ def explain(
         )
     if isinstance(exc, DfnsPendingApprovalError):
         approval = f" {exc.error_id}" if exc.error_id else ""
-        after = (
-            "once approved, adopt the new webhook with adopt_webhook_id (or reject it) and "
-            "run `pulumi up` again"
-            if permission == "Webhooks:Create"
-            else "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
-        )
+        if adopting:
+            # Nothing is in the state yet: a refresh has nothing to read, and the next
+            # `pulumi up` adopts the webhook again, whatever the policy decided.
+            after = (
+                "nothing was recorded; once it is approved or rejected, run `pulumi up` "
+                "again: it adopts the webhook again and changes what still differs"
+            )
+        elif permission == "Webhooks:Create":
+            after = (
+                "once approved, adopt the new webhook with adopt_webhook_id (or reject it) "
+                "and run `pulumi up` again"
+            )
+        else:
+            after = "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
         return DfnsProviderError(
             f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 from .emulator.launch import launch
 from .errors import DfnsError
-from .settings import API_URL, AUTH_TOKEN, CREDENTIAL_ID, PRIVATE_KEY_FILE, Setting
+from .settings import ALL_SETTINGS, API_URL, AUTH_TOKEN, CREDENTIAL_ID, PRIVATE_KEY_FILE, Setting
 
 INSTALL_HINT = (
     "The pulumi CLI is not installed (not found on PATH). Install it with\n"
@@ -151,6 +151,17 @@ def without_engine(project: Path, stack: str, settings: dict[Setting, str]) -> N
         print(f"  - {name:<10} deleted {created.id}")
 
 
+def ignore_settings_from_the_shell() -> list[str]:
+    """Remove every DFNS_* setting variable from this process's environment (and so from
+    `pulumi up`'s): the quickstart runs on the emulator's own credentials, and a
+    DFNS_PRIVATE_KEY or DFNS_PRIVATE_KEY_PASSPHRASE the user happens to have would be
+    read beside them. Answers the names removed (never their values)."""
+    names = sorted(s.env for s in ALL_SETTINGS if s.env in os.environ)
+    for name in names:
+        del os.environ[name]
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pulumi_dfns.quickstart")
     parser.add_argument("--data-dir", type=Path, default=Path(".dfns-emulator"))
@@ -165,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     pulumi = shutil.which("pulumi")
+    ignored = ignore_settings_from_the_shell()
+    if ignored:
+        print(
+            f"quickstart: ignoring {', '.join(ignored)} from your shell: the quickstart uses "
+            "the local emulator's own credentials",
+            file=sys.stderr,
+        )
     try:
         with running_emulator(args.data_dir) as url:
             print(f"local Dfns emulator at {url}")

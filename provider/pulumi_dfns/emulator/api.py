@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from .assumed import RATE_LIMIT_HEADERS, Assumed
+from ..events import KNOWN_KINDS
+from .assumed import LONE_SURROGATE_MESSAGE, RATE_LIMIT_HEADERS, Assumed
 from .auth import Authority, Caller
 from .clock import Clock, webhook_id
 from .deliveries import Deliverer
@@ -28,8 +29,9 @@ from .validation import action_body, action_init_body, webhook_body
 
 RATE_WINDOW = 60.0
 # Page sizes: webhooks up to 100 and a default of 100 for both lists: ASSUMED (the
-# reference gives neither). Webhook events up to 200: the issue this was built from
-# cites Dfns's reference for it; the 2024 docs in dfns/dfns-api-docs give no maximum.
+# reference gives neither). Webhook events: `limit` "Required range: 0 < x <= 200"
+# (https://docs.dfns.co/api-reference/webhooks/list-webhook-events); the 2024 docs in
+# dfns/dfns-api-docs give no maximum.
 WEBHOOK_PAGE_MAX = 100
 EVENT_PAGE_MAX = 200
 PAGE_DEFAULT = 100
@@ -39,6 +41,9 @@ EVENT_RETENTION = 31 * 24 * 3600.0
 # SQLite integers are 64-bit, so a longer token cannot be one of ours.
 _PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
+# What json.loads leaves of an unpaired `\ud800`-`\udfff` escape (a pair becomes one
+# character beyond U+FFFF).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -136,6 +141,32 @@ def _json_body(request: Request) -> Any:
         raise ApiFailure(400, "body is not valid JSON") from None
 
 
+def refuse_lone_surrogates(body: bytes) -> None:
+    """400 for a JSON body holding a lone surrogate, in a key or a value, at any depth.
+
+    Checked before routing, so before a user action is spent: such text cannot be stored
+    or sent on as UTF-8 (it was a 500 `UnicodeEncodeError` after the token was spent).
+    A body that is not JSON is left to the route, which refuses it as such.
+    """
+    if not body:
+        return
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    pending = [value]
+    while pending:  # iterative: json.loads took the depth, the check must too
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ApiFailure(400, LONE_SURROGATE_MESSAGE)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def _page(rows: list[Row], limit: int, render: Callable[[Row], dict[str, Any]]) -> Reply:
     body: dict[str, Any] = {"items": [render(r) for r in rows[:limit]]}
     if len(rows) > limit:
@@ -167,6 +198,7 @@ class DfnsApi:
         caller = self.auth.caller(request.headers.get("authorization"))
         rate_headers = self.rate.spend(caller.org_id)
         try:
+            refuse_lone_surrogates(request.body)
             reply = self._route(caller, request)
         except ApiFailure as failure:
             failure.headers.update(rate_headers)
@@ -265,7 +297,8 @@ class DfnsApi:
         return _page(rows, limit, Store.webhook_json)
 
     def get_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
-        return Reply(200, Store.webhook_json(self._webhook_row(caller, params["webhook_id"])))
+        row = self._webhook_row(caller, params["webhook_id"])
+        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def update_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         fields = webhook_body(_json_body(request) or {}, create=False, assumed=self.assumed)
@@ -274,7 +307,7 @@ class DfnsApi:
         row = self.store.update_webhook(params["webhook_id"], fields, now)
         if row is None:  # deleted between the two statements
             raise ApiFailure(404, f"Webhook {params['webhook_id']} not found")
-        return Reply(200, Store.webhook_json(row))
+        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def delete_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])
@@ -305,23 +338,32 @@ class DfnsApi:
             if query["deliveryFailed"] not in ("true", "false"):
                 raise ApiFailure(400, "deliveryFailed: expected true or false")
             failed = query["deliveryFailed"] == "true"
+        kind = query.get("kind")
+        if kind is not None and not (kind in KNOWN_KINDS or kind in self.assumed.extra_event_kinds):
+            # An enum in the reference (https://docs.dfns.co/api-reference/webhooks/
+            # list-webhook-events; @dfns/sdk ListWebhookEventsQuery.kind); "*" is a
+            # subscription, not a kind. Kinds are checked as webhook bodies check them.
+            raise ApiFailure(400, "kind: not a webhook event kind")
         self.store.forget_events_before(self._kept_since())
         rows = self.store.events_page(
             params["webhook_id"],
             after=after,
             count=limit + 1,
             sent_since=self._kept_since(),
-            kind=query.get("kind"),
+            kind=kind,
             delivery_failed=failed,
         )
-        return _page(rows, limit, Store.event_json)
+        return _page(rows, limit, self._event_json)
+
+    def _event_json(self, row: Row) -> dict[str, Any]:
+        return Store.event_json(row, lean=self.assumed.lean_events)
 
     def get_event(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])
         row = self.store.event(params["webhook_id"], params["event_id"], self._kept_since())
         if row is None:
             raise ApiFailure(404, f"Webhook event {params['event_id']} not found")
-        return Reply(200, Store.event_json(row))
+        return Reply(200, self._event_json(row))
 
 
 def _path(template: str) -> re.Pattern[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -42,9 +43,14 @@ class EmulatorConfig:
     key_type: str = "ed25519"
     rate_limit: int = 1000
     delivery_time_scale: float = 1.0
-    # How long a request body may take to arrive once its headers have (a client that
-    # announces more bytes than it sends gets a 400, not a thread held forever).
+    # How long a request body may take, in all, to arrive once its headers have (a
+    # client that announces more bytes than it sends, or drips them, gets a 400, not a
+    # thread held forever), and how long a request's line and headers may take once
+    # its first byte has come (then the connection is closed). An idle kept-alive
+    # connection waits for its next request without a limit, as before: closing it
+    # could break a request the client is sending on it at that moment.
     body_timeout: float = 10.0
+    header_timeout: float = 10.0
     assumed: Assumed = field(default_factory=Assumed)
 
 
@@ -74,6 +80,8 @@ class EmulatorServer(ThreadingHTTPServer):
         )
         super().__init__((config.host, config.port), Handler)
         self.credentials = bootstrap(self, config)
+        # Retries a previous run scheduled are made now, the due ones at once.
+        self.deliverer.start()
 
     @property
     def url(self) -> str:
@@ -157,6 +165,30 @@ def bootstrap(server: EmulatorServer, config: EmulatorConfig) -> dict[str, str]:
     return credentials
 
 
+class DeadlineReader(io.RawIOBase):
+    """A connection's bytes, every read bounded by what is left of one deadline (None:
+    no bound). A per-read timeout bounds nothing: a client sending a byte now and then
+    keeps each read short. Past the deadline a read raises TimeoutError."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self.sock.settimeout(None)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request deadline passed")
+            self.sock.settimeout(left)
+        received: int = self.sock.recv_into(buffer)
+        return received
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Dfns's front end offers
     server: EmulatorServer
@@ -173,6 +205,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log at /_emulator/requests says what happened."""
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = DeadlineReader(self.connection)
+        self.rfile.close()  # the plain reader setup() made; the socket stays open
+        self._buffered = io.BufferedReader(self._reader)
+        self.rfile = self._buffered
+
+    def handle_one_request(self) -> None:
+        """Wait for a request's first byte as long as the client likes (keep-alive),
+        then give its line and headers --header-timeout in all. http.server closes the
+        connection when a read times out while it reads them."""
+        self._reader.deadline = None
+        if not self._buffered.peek(1):  # the client closed the connection
+            self.close_connection = True
+            return
+        self._reader.deadline = time.monotonic() + self.server.config.header_timeout
+        try:
+            super().handle_one_request()
+        finally:
+            self._reader.deadline = None
+            self.connection.settimeout(None)
 
     def do_GET(self) -> None:
         self._serve()
@@ -207,16 +261,25 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiFailure(413, "body too large")
         body = b""
         if length:
-            self.connection.settimeout(self.server.config.body_timeout)
+            timeout = self.server.config.body_timeout
+            self._reader.deadline = time.monotonic() + timeout
             try:
                 body = self.rfile.read(length)
             except TimeoutError:
                 body = b""
             finally:
-                self.connection.settimeout(None)
+                self._reader.deadline = None
+                self.connection.settimeout(None)  # answers are written without a limit
             if len(body) != length:
                 self.close_connection = True
-                raise ApiFailure(400, "body shorter than its Content-Length")
+                raise ApiFailure(
+                    400,
+                    f"body shorter than its Content-Length (it did not all arrive within "
+                    f"{timeout:g}s)",
+                )
+        else:
+            self._reader.deadline = None
+            self.connection.settimeout(None)
         try:
             split = urlsplit(self.path)
         except ValueError:  # e.g. a request target `//[::1/x` (unclosed IPv6 bracket)
@@ -397,6 +460,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(advance, int | float) or advance < 0:
             raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
         self.server.clock.offset += float(advance)
+        self.server.deliverer.wake()  # retries due on the moved clock run now
         return {"offsetSeconds": self.server.clock.offset}
 
     def _emit_events(self, body: Any) -> Any:

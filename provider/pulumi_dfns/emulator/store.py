@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,21 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, webhook_id TEXT NOT NULL,
     kind TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
     delivery_failed INTEGER NOT NULL, date TEXT NOT NULL, timestamp_sent INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, event TEXT NOT NULL,
+    attempt INTEGER NOT NULL, retry_of TEXT NOT NULL, first_sent REAL NOT NULL,
+    scale REAL NOT NULL, due REAL NOT NULL);
 """
 
 # Columns added after the first release: (table, column, definition).
-MIGRATIONS = (("credentials", "credential_uuid", "TEXT"),)
+MIGRATIONS = (
+    ("credentials", "credential_uuid", "TEXT"),
+    ("webhook_events", "next_attempt_date", "TEXT"),
+)
 
 WEBHOOK_COLUMNS = ("url", "events", "status", "description")
+# What a delivered event holds that the lean listing shape (emulator --lean-events) omits.
+LEAN_DROPS = ("deliveryAttempt", "retryOf")
 OWNER_ONLY = 0o600
 
 
@@ -267,23 +276,46 @@ class Store:
         with self._transaction() as db:
             db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,))
             db.execute("DELETE FROM webhook_events WHERE webhook_id=?", (webhook_id,))
+            db.execute("DELETE FROM retries WHERE webhook_id=?", (webhook_id,))
 
-    def webhook_status(self, webhook_id: str) -> str | None:
+    def webhook_row(self, webhook_id: str) -> Row | None:
+        """A webhook of any organisation (deliveries follow the webhook, not a caller)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT status FROM webhooks WHERE id=?", (webhook_id,)
+            row: Row | None = self._db.execute(
+                "SELECT * FROM webhooks WHERE id=?", (webhook_id,)
             ).fetchone()
-        return None if row is None else str(row["status"])
+        return row
 
     # -- webhook events ---------------------------------------------------------------
 
     def add_event(
-        self, webhook_id: str, event: dict[str, Any], status: str, error: str | None
+        self,
+        webhook_id: str,
+        event: dict[str, Any],
+        status: str,
+        error: str | None,
+        *,
+        retry: dict[str, Any] | None = None,
+        done: int | None = None,
     ) -> None:
+        """Record one delivery attempt; in the same transaction, schedule its retry
+        (`retry`: a `retries` row, whose due moment is the event's nextAttemptDate) and
+        drop the scheduled retry this attempt carried out (`done`, its seq), so a crash
+        leaves either both or neither."""
         with self._transaction() as db:
+            if done is not None:
+                db.execute("DELETE FROM retries WHERE seq=?", (done,))
+            if retry is not None:
+                db.execute(
+                    "INSERT INTO retries(webhook_id, event, attempt, retry_of, first_sent,"
+                    " scale, due) VALUES (:webhook_id, :event, :attempt, :retry_of,"
+                    " :first_sent, :scale, :due)",
+                    {**retry, "event": json.dumps(retry["event"])},
+                )
             db.execute(
                 "INSERT INTO webhook_events(id, webhook_id, kind, body, status, error,"
-                " delivery_failed, date, timestamp_sent) VALUES (?,?,?,?,?,?,?,?,?)",
+                " delivery_failed, date, timestamp_sent, next_attempt_date)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     event["id"],
                     webhook_id,
@@ -294,6 +326,7 @@ class Store:
                     0 if status == "200" else 1,
                     event["date"],
                     event["timestampSent"],
+                    None if retry is None else retry["next_attempt_date"],
                 ),
             )
 
@@ -333,6 +366,30 @@ class Store:
             cursor = db.execute("DELETE FROM webhook_events WHERE timestamp_sent<?", (sent_before,))
         return cursor.rowcount
 
+    # -- scheduled delivery retries (kept here so a restart loses none) -----------------
+
+    def retries_due(self, now: float, skip: Collection[int]) -> list[Row]:
+        """Scheduled retries due at `now` (the emulator's clock), but those in `skip`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM retries WHERE due<=? ORDER BY due, seq", (now,)
+            ).fetchall()
+        return [r for r in rows if r["seq"] not in skip]
+
+    def next_retry_due(self, skip: Collection[int]) -> float | None:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, due FROM retries ORDER BY due").fetchall()
+        return next((float(r["due"]) for r in rows if r["seq"] not in skip), None)
+
+    def drop_retry(self, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM retries WHERE seq=?", (seq,))
+
+    def retry_count(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM retries").fetchone()
+        return int(count)
+
     # -- rows as API objects ----------------------------------------------------------
 
     @staticmethod
@@ -352,12 +409,25 @@ class Store:
         return out
 
     @staticmethod
-    def event_json(row: Row) -> dict[str, Any]:
-        """A webhook event as listed: what was delivered, plus `status`, `error` and
-        `deliveryFailed` (dfns/dfns-api-docs api-docs/webhooks/list-webhook-events.md)."""
+    def event_json(row: Row, *, lean: bool = False) -> dict[str, Any]:
+        """A webhook event as listed: what was delivered, plus `status`, `error?`,
+        `deliveryFailed` and, while a retry is scheduled, `nextAttemptDate`
+        (dfns/dfns-api-docs api-docs/webhooks/list-webhook-events.md and
+        get-webhook-event.md, 2024). `lean`: the shape of the SDKs' generated types and
+        the current reference's list page (`id`, `date`, `kind`, `data`, `status`,
+        `error?`, `timestampSent` only: @dfns/sdk generated/webhooks/types.ts
+        ListWebhookEventsResponse, dfns-sdk GetWebhookEventResponse, dfns-sdk-go
+        types.WebhookEvent; https://docs.dfns.co/api-reference/webhooks/list-webhook-events).
+        """
         out: dict[str, Any] = json.loads(row["body"])
         out["status"] = row["status"]
-        out["deliveryFailed"] = bool(row["delivery_failed"])
         if row["error"]:
             out["error"] = row["error"]
+        if lean:
+            for name in LEAN_DROPS:
+                out.pop(name, None)
+            return out
+        out["deliveryFailed"] = bool(row["delivery_failed"])
+        if row["next_attempt_date"]:
+            out["nextAttemptDate"] = row["next_attempt_date"]
         return out
