@@ -11,6 +11,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from pulumi_dfns.plugin.names import from_engine, in_schema_terms, to_engine
 from pulumi_dfns.plugin.provider import plain, wire
+from pulumi_dfns.plugin.server import parse
 
 
 def test_neither_front_door_imports_the_http_stack_at_start() -> None:
@@ -62,3 +63,10 @@ def test_engine_values_round_trip() -> None:
     nested = wire({"date": "d", "status": None})
     assert plain(nested) == {"date": "d", "status": None}
     assert plain(wire(["a", "b"])) == ["a", "b"]
+
+
+def test_the_engine_address_survives_a_tracing_flag() -> None:
+    """The CLI puts `--tracing ENDPOINT` before the engine's address when tracing is on."""
+    assert parse(["--logtostderr", "-v=9", "--tracing", "http://t:1", "127.0.0.1:5"]).engine == (
+        "127.0.0.1:5"
+    )

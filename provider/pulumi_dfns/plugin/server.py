@@ -105,14 +105,21 @@ def version() -> str:
     return _distribution_version()
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+def parse(args: list[str]) -> argparse.Namespace:
+    """The CLI's arguments (plugin.go, newPlugin): flags such as `--logtostderr`,
+    `-v=N` and `--tracing ENDPOINT`, then the engine's address."""
     parser = argparse.ArgumentParser(prog="pulumi-resource-dfns", description=__doc__)
     parser.add_argument("engine", help="the Pulumi engine's address")
     parser.add_argument("--tracing", help="a tracing endpoint (ignored)")
     parser.add_argument("--logflow", action="store_true", help="ignored")
     parser.add_argument("--logtostderr", action="store_true", help="ignored")
     known, _ = parser.parse_known_args(args)
+    return known
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    known = parse(args)
     plugin_version = version()
     log = EngineLog(known.engine)
     provider = DfnsProvider(plugin_version, log.warn)
