@@ -369,3 +369,25 @@ def test_a_lookup_by_id_reads_without_managing(
     assert project.outputs()["description"] == "theirs"
     project.run("destroy", "--yes", "--skip-preview")
     assert [w["id"] for w in emulator.webhooks()] == [made["id"]]
+
+
+def test_parallel_steps_reach_dfns_in_parallel(
+    project: YamlProject, emulator: EmulatorProcess
+) -> None:
+    """The core is synchronous: run on the plugin's event loop, four updates would reach
+    Dfns one after another (each 3 requests at the emulator's 0.4 s latency: 1.2 s).
+    In worker threads they start together."""
+    count = 4
+    project.write({f"h{n}": hook(description="a") for n in range(count)})
+    project.up()
+    project.write({f"h{n}": hook(description="b") for n in range(count)})
+    emulator.set_latency(0.4)
+    emulator.clear_log()
+    project.up("--parallel", str(count))
+    emulator.set_latency(0)
+    starts = sorted(
+        item["time"] for item in emulator.requests_log() if item["path"] == "/auth/action/init"
+    )
+    assert len(starts) == count
+    # One after another the first and last would be at least 3 x 1.2 s apart.
+    assert starts[-1] - starts[0] < 1.0, starts
