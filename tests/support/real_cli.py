@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.emulator import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "scripts" / "install-pulumi-cli"
@@ -204,7 +207,10 @@ class Cli:
                 timeout=timeout,
                 check=False,
             )
-        return Run(list(args), result.returncode, result.stdout, result.stderr)
+        run = Run(list(args), result.returncode, result.stdout, result.stderr)
+        if os.environ.get("REALCLI_ECHO"):
+            print(f"\n----- {run}")
+        return run
 
     @contextmanager
     def _host(self, args: tuple[str, ...]) -> Iterator[str | None]:
@@ -278,3 +284,34 @@ def is_ciphertext(value: Any) -> bool:
         and "ciphertext" in value
         and "plaintext" not in value
     )
+
+
+def dfns_calls(emulator: EmulatorProcess) -> list[tuple[str, str]]:
+    """(method, path) of each Dfns API request the emulator logged, in order."""
+    return [
+        (r["method"], r["path"])
+        for r in emulator.requests_log()
+        if not r["path"].startswith("/_emulator")
+    ]
+
+
+def dfns_secret(emulator: EmulatorProcess, webhook_id: str) -> str:
+    """The signing secret Dfns holds for a webhook (from the emulator's store: Dfns shows
+    a secret only in the answer to the create)."""
+    db = sqlite3.connect(emulator.data_dir / "emulator.sqlite3")
+    try:
+        row = db.execute("SELECT secret FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
+    finally:
+        db.close()
+    assert row is not None, webhook_id
+    return str(row[0])
+
+
+def cli_env(emulator: EmulatorProcess | None = None) -> dict[str, str]:
+    """The tests' environment for the CLI: no DFNS_* of the caller; the emulator's
+    credentials as DFNS_* when given (as the quickstart hands them over)."""
+    from tests.support.cli_project import base_env, emulator_env
+
+    env = emulator_env(emulator) if emulator is not None else base_env()
+    env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
+    return env
