@@ -189,7 +189,9 @@ class Cli:
                 host.wait()
 
     def command(self, args: tuple[str, ...], address: str | None) -> list[str]:
-        command = [str(self.binary), *args, "--non-interactive"]
+        # First, as the Automation API puts it (automation/_cmd.py `run`): after a `--`
+        # it would be taken for a value.
+        command = [str(self.binary), "--non-interactive", *args]
         if address is not None:
             command += [f"--client={address}", "--exec-kind", "auto.inline"]
         return command
