@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,10 @@ pulumi.export("id", hook.id)
 HELD_SECONDS = 3.0  # how long the emulator holds the create before acting on it
 
 
-def wait_for(condition: str, check: object, timeout: float = 30) -> None:
+def wait_for(condition: str, check: Callable[[], bool], timeout: float = 30) -> None:
     """Poll a condition another process brings about (no fixed sleep)."""
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {condition}")
         time.sleep(0.05)
@@ -65,9 +66,9 @@ def audit(emulator: EmulatorProcess, state: Path) -> subprocess.CompletedProcess
 
 
 def test_a_killed_up_leaves_a_pending_create_that_refresh_clears_and_the_audit_names(
-    pulumi_cli: Path, tmp_path: Path, start_emulator: object
+    pulumi_cli: Path, tmp_path: Path, start_emulator: Callable[..., EmulatorProcess]
 ) -> None:
-    emulator: EmulatorProcess = start_emulator()  # type: ignore[operator]
+    emulator = start_emulator()
     project = program_project(tmp_path / "project", PROGRAM, {})
     cli = Cli(pulumi_cli, project, tmp_path, cli_env(emulator))
     assert cli.run("stack", "init", "dev").ok

@@ -59,9 +59,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
     emulator.stop()
 
 
-def configured(
-    pulumi_cli: Path, tmp_path: Path, emulator: EmulatorProcess
-) -> tuple[Cli, str]:
+def configured(pulumi_cli: Path, tmp_path: Path, emulator: EmulatorProcess) -> tuple[Cli, str]:
     """URL_PROGRAM's project, stack `dev` made with `pulumi stack init`, every setting
     stored with `pulumi config set` (a token of its own, the key's PEM text and the url
     secret). Returns the CLI and the token."""

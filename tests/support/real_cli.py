@@ -196,9 +196,7 @@ class Cli:
             command += [f"--client={address}", "--exec-kind", "auto.inline"]
         return command
 
-    def run(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 240
-    ) -> Run:
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> Run:
         with self._host(args) as address:
             result = subprocess.run(
                 self.command(args, address),
