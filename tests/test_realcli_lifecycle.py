@@ -38,6 +38,14 @@ TYPE = "pulumi-python:dynamic/dfns:Webhook"
 SIGNED = [("POST", "/auth/action/init"), ("POST", "/auth/action")]
 
 
+def in_use(start: int, kinds: list[str]) -> list[int]:
+    """Webhooks in use after each DELETE / POST of a sequence."""
+    counts = [start]
+    for kind in kinds:
+        counts.append(counts[-1] + (1 if kind == "POST" else -1))
+    return counts
+
+
 @dataclass
 class World:
     emulator: EmulatorProcess
@@ -124,6 +132,17 @@ def test_a_second_preview_expects_no_changes_and_sends_nothing(world: World) -> 
     assert dfns_calls(world.emulator) == []
 
 
+def test_reordered_events_are_no_diff(world: World) -> None:
+    hooks = world.config()
+    hooks["payments"]["events"] = list(reversed(hooks["payments"]["events"]))
+    world.set_webhooks(hooks)
+    world.emulator.clear_log()
+    result = world.cli.run("up", "--stack", "dev", "--yes")
+    assert result.ok, result
+    assert "3 unchanged" in result.output
+    assert dfns_calls(world.emulator) == []
+
+
 def test_preview_diff_of_a_changed_description(world: World) -> None:
     hooks = world.config()
     hooks["payments"]["description"] = "Payments service, v2"
@@ -188,6 +207,58 @@ def test_a_secret_roll_creates_the_new_webhook_before_deleting_the_old(world: Wo
     assert not any(r.get("delete") for r in world.cli.resources())
 
 
+def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: World) -> None:
+    hooks = world.config()
+    for name in ("c", "d"):
+        hooks[name] = {"url": f"https://receiver.example/dfns/{name}", "events": ["*"]}
+    world.set_webhooks(hooks)
+    assert world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview").ok
+    assert len(world.emulator.webhooks()) == 4
+    before = world.state()
+    # Roll all four: create-before-delete needs 4 in use + 4 new > 5.
+    for spec in hooks.values():
+        spec["secretVersion"] = "3"
+    world.set_webhooks(hooks)
+    failed = world.cli.run("up", "--stack", "dev", "--yes")
+    assert failed.code != 0, failed
+    assert "webhook limit" in failed.output and "delete_before_replace" in failed.output
+    assert "error: update failed" in failed.output
+    assert len(world.emulator.webhooks()) == 5  # 4 + the one replacement that fit
+    pending = [r for r in world.cli.resources() if r.get("delete")]
+    assert len(pending) == 1  # its old webhook waits for the end of a deployment
+    assert pending[0]["id"] in {w["id"] for w in world.emulator.webhooks()}
+    # The way out the message gives, in the reference program's config.
+    for spec in hooks.values():
+        spec["deleteBeforeReplace"] = True
+    world.set_webhooks(hooks)
+    world.emulator.clear_log()
+    result = world.cli.run("up", "--stack", "dev", "--yes")
+    assert result.ok, result
+    after = world.state()
+    calls = dfns_calls(world.emulator)
+    kinds = [m for m, path in calls if m == "DELETE" or (m, path) == ("POST", "/webhooks")]
+    # The engine runs independent steps in parallel: the three deletes, then the three
+    # creates (each resource's delete before its create), then the pending delete. What
+    # delete_before_replace promises: in use never above 5.
+    assert sorted(kinds) == ["DELETE"] * 4 + ["POST"] * 3
+    assert max(in_use(5, kinds)) == 5
+    last_delete = max(i for i, (m, _) in enumerate(calls) if m == "DELETE")
+    assert calls[last_delete] == ("DELETE", f"/webhooks/{pending[0]['id']}")
+    assert all(after[n]["id"] != before[n]["id"] for n in before)
+    assert set(world.held()) == {r["id"] for r in after.values()}
+    assert not any(r.get("delete") for r in world.cli.resources())
+    # Back to two webhooks for what follows.
+    for name in ("c", "d"):
+        del hooks[name]
+    for spec in hooks.values():
+        spec.pop("deleteBeforeReplace")
+    world.set_webhooks(hooks)
+    shrink = world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
+    assert shrink.ok, shrink
+    assert f" -  {TYPE} c deleted" in shrink.output and f" -  {TYPE} d deleted" in shrink.output
+    assert len(world.emulator.webhooks()) == 2
+
+
 def test_refresh_finds_drift_made_outside_and_up_reverts_it(world: World) -> None:
     state = world.state()
     audit = state["audit"]["id"]
@@ -230,6 +301,21 @@ def test_stack_output_show_secrets_prints_the_secret_dfns_holds(world: World) ->
     # ...and nowhere in the state in plain text.
     exported = json.dumps(world.cli.export())
     assert all(secret not in exported for secret in secrets.values())
+
+
+def test_a_webhook_deleted_outside_leaves_the_state_at_refresh(world: World) -> None:
+    state = world.state()
+    world.emulator.client().delete_webhook(state["audit"]["id"])
+    result = world.cli.run("refresh", "--stack", "dev", "--yes")
+    assert result.ok, result
+    assert f" -  {TYPE} audit deleted" in result.output
+    assert "audit" not in world.state()
+    again = world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
+    assert again.ok, again
+    assert f" +  {TYPE} audit created" in again.output
+    recreated = world.state()["audit"]["id"]
+    assert recreated != state["audit"]["id"]
+    assert recreated in world.held()
 
 
 def test_destroy_deletes_every_webhook_and_empties_the_state(world: World) -> None:
