@@ -13,7 +13,8 @@ It runs under the project's own interpreter (`.venv/bin/python`, or a template p
 `venv`), in isolated mode so nothing of this checkout is on its path: what the program
 imports comes from that virtualenv, as with the real language host. The program is run
 as `pulumi-language-python-exec` runs it: `runpy.run_path(<program dir>, run_name=
-"__main__")` after a chdir to the project (sdk/python/cmd/pulumi-language-python-exec).
+"__main__")` after a chdir to the project (sdk/python/cmd/pulumi-language-python-exec),
+the program dir being Pulumi.yaml's `main` if it names one.
 Prints the port on one line, serves until stdin closes.
 """
 
@@ -23,6 +24,7 @@ import sys
 from concurrent import futures
 
 import grpc
+import yaml
 from pulumi.automation._server import LanguageServer
 from pulumi.runtime.proto import language_pb2_grpc
 
@@ -33,9 +35,11 @@ _OPTIONS = [("grpc.max_receive_message_length", 1 << 30)]
 def main() -> None:
     project = os.path.abspath(sys.argv[1])
     os.chdir(project)
+    with open("Pulumi.yaml") as settings:
+        main_dir = os.path.join(project, yaml.safe_load(settings).get("main") or ".")
 
     def program() -> None:
-        runpy.run_path(project, run_name="__main__")
+        runpy.run_path(main_dir, run_name="__main__")
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_OPTIONS)
     language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(program), server)
