@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli_project import program_project, revoke_token
+from tests.support.cli_project import (
+    program_project,
+    read_stack,
+    reference_project,
+    revoke_token,
+    write_stack,
+)
 from tests.support.emulator import EmulatorProcess
 from tests.support.real_cli import (
     Cli,
@@ -214,3 +220,36 @@ def test_a_provider_error_is_one_named_line_without_secrets(
     assert "Traceback" not in failed.output
     assert_nothing_secret(emulator, token, failed.output)
     assert cli.run("destroy", "--stack", "dev", "--yes").ok
+
+
+def test_a_secret_url_stays_out_of_a_failed_create(
+    pulumi_cli: Path, tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    cli, token = configured(pulumi_cli, tmp_path, emulator)
+    emulator.fault("POST", "/webhooks", "status", status=403, times=1)
+    failed = cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
+    emulator.clear_faults()
+    assert failed.code == 1, failed
+    assert "403" in failed.output
+    assert_nothing_secret(emulator, token, failed.output, json.dumps(cli.export()))
+
+
+def test_a_config_mistake_in_the_program_fails_the_preview_naming_the_field(
+    pulumi_cli: Path, tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """The reference program's own check of its config, as the user reads it on the
+    inline path (`python inline source runtime error: ...`; the language host would
+    print the exception without that prefix)."""
+    project = reference_project(tmp_path / "project")
+    config = read_stack(project)
+    config["dfns-webhooks:webhooks"]["payments"]["colour"] = "blue"
+    write_stack(project, "dev", config)
+    cli = Cli(pulumi_cli, project, tmp_path, cli_env(emulator))
+    assert cli.run("stack", "init", "dev").ok
+    emulator.clear_log()
+    result = cli.run("preview", "--stack", "dev")
+    assert result.code == 1, result
+    assert "python inline source runtime error: webhooks.payments: unknown field(s) colour" in (
+        result.output
+    )
+    assert dfns_calls(emulator) == []

@@ -132,6 +132,15 @@ def test_a_second_preview_expects_no_changes_and_sends_nothing(world: World) -> 
     assert dfns_calls(world.emulator) == []
 
 
+def test_preview_with_refresh_reads_each_webhook_once(world: World) -> None:
+    world.emulator.clear_log()
+    result = world.cli.run("preview", "--stack", "dev", "--refresh", "--expect-no-changes")
+    assert result.ok, result
+    assert sorted(dfns_calls(world.emulator)) == sorted(
+        ("GET", f"/webhooks/{r['id']}") for r in world.state().values()
+    )
+
+
 def test_reordered_events_are_no_diff(world: World) -> None:
     hooks = world.config()
     hooks["payments"]["events"] = list(reversed(hooks["payments"]["events"]))
@@ -256,6 +265,28 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     shrink = world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
     assert shrink.ok, shrink
     assert f" -  {TYPE} c deleted" in shrink.output and f" -  {TYPE} d deleted" in shrink.output
+    assert len(world.emulator.webhooks()) == 2
+
+
+def test_a_roll_that_reaches_the_limit_exactly_succeeds(world: World) -> None:
+    """The other side of the limit arithmetic: 3 in use + 2 rolled at once = 5."""
+    hooks = world.config()
+    hooks["c"] = {"url": "https://receiver.example/dfns/c", "events": ["*"]}
+    world.set_webhooks(hooks)
+    assert world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview").ok
+    before = world.state()
+    for name in ("payments", "audit"):
+        hooks[name]["secretVersion"] = "4"
+    world.set_webhooks(hooks)
+    result = world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
+    assert result.ok, result
+    assert "+-2 replaced" in result.output
+    after = world.state()
+    assert set(world.held()) == {r["id"] for r in after.values()}
+    assert after["c"]["id"] == before["c"]["id"]
+    del hooks["c"]
+    world.set_webhooks(hooks)
+    assert world.cli.run("up", "--stack", "dev", "--yes", "--skip-preview").ok
     assert len(world.emulator.webhooks()) == 2
 
 
