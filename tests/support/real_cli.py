@@ -208,7 +208,7 @@ class Cli:
                 check=False,
             )
         run = Run(list(args), result.returncode, result.stdout, result.stderr)
-        if os.environ.get("REALCLI_ECHO"):
+        if os.environ.get("REALCLI_ECHO"):  # pytest -s: every command and its output
             print(f"\n----- {run}")
         return run
 
