@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 from google.protobuf import struct_pb2  # noqa: E402
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc  # noqa: E402
-
 from tests.support.emulator import EmulatorProcess  # noqa: E402
 from tests.support.engine import ProviderServer  # noqa: E402
 from tests.support.plugin_cli import Tools, inline_stack, tools  # noqa: E402
