@@ -22,6 +22,9 @@ import pytest
 from tests.support.emulator import EmulatorProcess
 from tests.support.plugin_cli import Tools, YamlProject, connection, tools
 
+# The real CLI, found or built once per session by tests/conftest.py.
+pytestmark = pytest.mark.realcli
+
 HOOK = "https://hooks.example.com/dfns"
 WEBHOOK = "dfns:index:Webhook"
 

@@ -16,8 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.support.emulator import EmulatorProcess
 from tests.support.plugin_cli import inline_stack, tools
+
+# The real CLI, found or built once per session by tests/conftest.py.
+pytestmark = pytest.mark.realcli
 
 HOOK = "https://hooks.example.com/dfns"
 # The key of a secret-marked value in state (sdk/go/common/resource/sig: Secret).

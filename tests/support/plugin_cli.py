@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import real_cli
 from tests.support.emulator import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,11 +60,26 @@ class Tools:
     plugin_dir: Path
 
 
+def _install_yaml_host() -> Path | None:
+    """scripts/install-pulumi-language-yaml: seconds when built before; a first build
+    takes minutes (run it by hand first on a slow machine)."""
+    script = ROOT / "scripts" / "install-pulumi-language-yaml"
+    try:
+        done = subprocess.run(
+            [str(script)], stdout=subprocess.PIPE, text=True, check=False, timeout=250
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    lines = done.stdout.strip().splitlines()
+    return Path(lines[-1]) if done.returncode == 0 and lines else None
+
+
 def tools() -> Tools:
     """The CLI, the YAML language host and the plugin's directory, or a skip (a failure
-    in CI) naming what is missing."""
-    pulumi = _find("PULUMI_DFNS_CLI", "pulumi", "pulumi")
-    host = _find("PULUMI_DFNS_YAML_HOST", YAML_HOST, "pulumi-yaml")
+    in CI) naming what is missing. The CLI is the one tests/conftest.py had
+    scripts/install-pulumi-cli find or build for tests marked `realcli`."""
+    pulumi = real_cli.INSTALLED.binary or _find("PULUMI_DFNS_CLI", "pulumi", "pulumi")
+    host = _find("PULUMI_DFNS_YAML_HOST", YAML_HOST, "pulumi-yaml") or _install_yaml_host()
     plugin_dir = Path(sys.executable).parent
     missing = []
     if pulumi is None or not pulumi.exists():
