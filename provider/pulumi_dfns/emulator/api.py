@@ -24,6 +24,7 @@ from .clock import Clock, webhook_id
 from .deliveries import Deliverer
 from .errors import ApiFailure
 from .rate_limit import RateLimiter
+from .shapes import event_json, webhook_json
 from .store import Row, Store
 from .validation import action_body, action_init_body, refuse_lone_surrogates, webhook_body
 
@@ -227,17 +228,17 @@ class DfnsApi:
                 self.assumed.webhook_limit_status,
                 self.assumed.webhook_limit_message.format(limit=self.max_webhooks),
             )
-        return Reply(200, Store.webhook_json(row, with_secret=True))
+        return Reply(200, webhook_json(row, with_secret=True))
 
     def list_webhooks(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         limit = _limit(request.query, WEBHOOK_PAGE_MAX)
         after = _decode_page_token(request.query.get("paginationToken"))
         rows = self.store.webhooks_page(caller.org_id, after, limit + 1)
-        return _page(rows, limit, Store.webhook_json)
+        return _page(rows, limit, webhook_json)
 
     def get_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         row = self._webhook_row(caller, params["webhook_id"])
-        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
+        return Reply(200, webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def update_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         fields = webhook_body(_json_body(request) or {}, create=False, assumed=self.assumed)
@@ -246,7 +247,7 @@ class DfnsApi:
         row = self.store.update_webhook(params["webhook_id"], fields, now)
         if row is None:  # deleted between the two statements
             raise ApiFailure(404, f"Webhook {params['webhook_id']} not found")
-        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
+        return Reply(200, webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def delete_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])
@@ -295,7 +296,7 @@ class DfnsApi:
         return _page(rows, limit, self._event_json)
 
     def _event_json(self, row: Row) -> dict[str, Any]:
-        return Store.event_json(row, lean=self.assumed.lean_events)
+        return event_json(row, lean=self.assumed.lean_events)
 
     def get_event(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])
