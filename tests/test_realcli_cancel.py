@@ -1,7 +1,7 @@
 """A cancelled `pulumi up` under the real CLI: SIGINT, then SIGKILL of the whole process
 group (a killed CI job), while the emulator holds the webhook's create (a `delay`
-fault). What the README says about pending creates ("Under the Pulumi CLI", "A
-cancelled run"; "When things go wrong") is checked against what happens: the pending
+fault). What the docs say about pending creates (docs/cli.md, "A cancelled run";
+docs/troubleshooting.md, "When things go wrong") is checked against what happens: the pending
 create in `pulumi stack export`, the orphan in Dfns, the next `pulumi up`, `pulumi
 refresh --clear-pending-creates`, and `python -m pulumi_dfns.audit --state` naming the
 orphan.
@@ -103,7 +103,7 @@ def test_a_killed_up_leaves_a_pending_create_that_refresh_clears_and_the_audit_n
     unlocked = cli.run("cancel", "--stack", "dev", "--yes")
     assert unlocked.ok, unlocked
 
-    # The README: a later `pulumi up` warns of the pending operation, does not clear it,
+    # docs/cli.md: a later `pulumi up` warns of the pending operation, does not clear it,
     # and creates another webhook (nothing in the state says the first exists).
     again = cli.run("up", "--stack", "dev", "--yes")
     assert again.ok, again

@@ -1,7 +1,7 @@
 """Credentials in the stack config under the real `pulumi` CLI, set with `pulumi config
 set --secret` as a user sets them: what the state holds (ciphertext only for the token,
 the key and a webhook's secret), a rotated `dfns:authToken` at refresh and destroy (the
-stored config, as the README says), and failures as a user sees them: a check failure
+stored config, as docs/cli.md says), and failures as a user sees them: a check failure
 and a provider error, each named, on one line, echoing no url given as a secret, no
 token, no key.
 

@@ -1,4 +1,4 @@
-"""Resource options and `DfnsWebhook.get` under the real `pulumi` CLI: each README row
+"""Resource options and `DfnsWebhook.get` under the real `pulumi` CLI: each docs/cli.md row
 (ignore_changes, protect, retain_on_delete, delete_before_replace) and a lookup, checked
 by the CLI's output and exit code, the Dfns requests and `pulumi stack export`.
 

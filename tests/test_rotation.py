@@ -1,6 +1,6 @@
 """Rotating a webhook secret without losing or refusing a delivery (issue 12 item 2).
 
-The documented rotation (README, "Roll the secret"), one `pulumi up` per step, through
+The documented rotation (docs/secrets.md, "Roll the secret"), one `pulumi up` per step, through
 the SDK's provider server as the engine drives it, while events are emitted all along
 and a real receiver process (examples/receiver.py) verifies every delivery with the
 secrets taken from the stack's outputs after each step:

@@ -330,8 +330,9 @@ def test_the_quickstart_ignores_dfns_variables_of_the_shell(tmp_path: Path) -> N
         cwd=ROOT,
         env={**os.environ, **shell, "PATH": str(Path(sys.executable).parent)},
     )
+    # Exit 0 on whichever path it took (the real CLI where .tools/ has one, else the
+    # provider driven directly): a key, passphrase or timeout from the shell would fail it.
     assert result.returncode == 0, result.stderr
-    assert "- audit" in result.stdout
     assert (
         "quickstart: ignoring DFNS_PRIVATE_KEY, DFNS_PRIVATE_KEY_PASSPHRASE, DFNS_READ_TIMEOUT "
         "from your shell" in result.stderr

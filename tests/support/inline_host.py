@@ -1,7 +1,7 @@
 """A language host for one project, run as `python -I inline_host.py PROJECT_DIR`.
 
 The Python language host `pulumi-language-python` cannot be had on this machine kind
-(the Go module proxy refuses its module, README "Under the Pulumi CLI"), so the real CLI
+(the Go module proxy refuses its module, docs/cli.md), so the real CLI
 is given the Python Automation API's own language server instead: the one an inline
 program (`Stack.up(program=...)`) runs, here in a process of its own, serving the
 project's `__main__.py`. The CLI is then run with `--client=127.0.0.1:PORT --exec-kind

@@ -6,7 +6,7 @@ on a file:// backend with a PULUMI_HOME of the test's own and the offline settin
 Commands that run the program (`preview`, `up`, and `refresh`/`destroy --run-program`)
 get a language host as the Python Automation API's inline path gives one
 (tests/support/inline_host.py, `--client=ADDR --exec-kind auto.inline`): the real Python
-language host cannot be had here (README "Under the Pulumi CLI"). Commands that do not
+language host cannot be had here (docs/cli.md). Commands that do not
 run the program (`refresh`, `destroy`, `stack ...`, `state ...`) run as a user runs them.
 """
 
