@@ -36,6 +36,7 @@ from .errors import (
     DfnsUnauthorizedError,
 )
 from .fields import changed_fields, from_dfns, same, whole_state
+from .gone import delete_until_gone, get_unless_gone
 from .health import FAILURE_PAGE_LIMIT, summarise
 from .inputs import (
     ADOPT_SECRET,
@@ -55,7 +56,7 @@ from .inputs import (
     is_unknown,
     reported,
 )
-from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
+from .recovery import ExactlyOnceCreator
 from .redact import shown_text
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 from .tracebacks import OneLineError, install_one_line_errors
