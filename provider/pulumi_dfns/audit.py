@@ -4,7 +4,7 @@ Lists every webhook Dfns holds and marks each: managed (by which stack and resou
 unmanaged, duplicate of another (same url and events), and its failed deliveries in the
 last 24 hours; then how many of the organisation's webhook slots are free for rolls.
 Two webhooks with the same url and events that one stack manages are the documented
-rotation (README, "Rotate without losing a delivery"): a rotation pair, reported as
+rotation (docs/secrets.md, "Rotate without losing a delivery"): a rotation pair, reported as
 information, not as a duplicate. The same url and events in two stacks is a duplicate.
 This is how the orphan of a cancelled run is found.
 
@@ -40,7 +40,7 @@ from .errors import DfnsError, DfnsForbiddenError, DfnsSettingsError, DfnsUnauth
 from .health import RETRY_GRACE_SECONDS
 from .settings import API_URL, AUTH_TOKEN
 
-# The command's documented names (README names awaiting_retry as the rotation gate).
+# The command's documented names (docs/secrets.md names awaiting_retry as the rotation gate).
 __all__ = ["awaiting_retry", "main", "run_audit"]
 
 # Dfns's default limit per organisation (2024 docs); `--max-webhooks` for a raised one.

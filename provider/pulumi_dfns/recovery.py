@@ -28,7 +28,7 @@ deletes anything; it only decides whether to post again:
   provider's own parallel creates never look like each other's.
 - The whole recovery fits in `dfns:retryTimeout` (retry_policy.Deadline).
 
-README "Lost creates" states what this promises.
+docs/troubleshooting.md "Lost creates" states what this promises.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ class ExactlyOnceCreator:
                 f"Dfns's Date header and the webhooks' dateCreated disagree ({reason}): "
                 "this provider process no longer tells webhooks apart by time; after a lost "
                 "create answer it now names every webhook with the same fields and creates "
-                "no other (README, Fidelity)"
+                "no other (docs/fidelity.md)"
             )
 
     def _since(self, since: float | None) -> float | None:
