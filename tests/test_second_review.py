@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pulumi_dfns import client as client_module
+from pulumi_dfns import paging
 from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.emulator.auth import WEBHOOK_PERMISSIONS
 from pulumi_dfns.errors import DfnsError, DfnsMalformedResponseError, DfnsSigningError
@@ -459,7 +459,7 @@ def test_a_cycling_page_token_ends_the_audit_with_a_clear_error(
 
 
 def test_a_listing_that_never_ends_stops_at_the_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "MAX_PAGES", 20)
+    monkeypatch.setattr(paging, "MAX_PAGES", 20)
     fake = EndlessPages(cycle=False)
     settings = ClientSettings(api_url=fake.url, auth_token="token")
     try:

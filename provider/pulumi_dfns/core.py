@@ -57,8 +57,9 @@ from .tracebacks import OneLineError
 if TYPE_CHECKING:
     from .client import DfnsClient
 
-# recovery.py (and through it client.py and `requests`) loads on the first operation
-# that calls Dfns: a preview's check and diff, and the provider's start, never need it.
+# recovery.py and gone.py (and through them client.py and `requests`) load on the first
+# operation that calls Dfns: a preview's check and diff, and the provider's start, never
+# need them.
 
 # Inputs Dfns does not store: kept in state from the program's inputs.
 PROGRAM_ONLY = (SECRET_VERSION, ADOPT_WEBHOOK_ID, VERIFY_WITH_PING, ADOPT_SECRET, TRACK_DELIVERIES)
@@ -353,7 +354,7 @@ class WebhookCore:
         where a missing webhook fails the read instead (nothing to drop from state)."""
         client = self._dfns()
         try:
-            from .recovery import get_unless_gone
+            from .gone import get_unless_gone
 
             webhook = get_unless_gone(client, id_)
         except DfnsError as exc:
@@ -407,7 +408,7 @@ class WebhookCore:
 
     def delete(self, id_: str, timeout: float | None = None) -> None:
         try:
-            from .recovery import delete_until_gone
+            from .gone import delete_until_gone
 
             gone = delete_until_gone(self._dfns(timeout), id_)
         except DfnsError as exc:
@@ -424,7 +425,7 @@ class WebhookCore:
 
     @staticmethod
     def _delete_quietly(client: DfnsClient, id_: str, warn: Warn) -> None:
-        from .recovery import delete_until_gone
+        from .gone import delete_until_gone
 
         try:
             if delete_until_gone(client, id_):

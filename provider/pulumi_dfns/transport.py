@@ -19,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__
+from .dfns_clock import parse_date
 from .errors import (
     DfnsApiError,
     DfnsError,
@@ -196,6 +197,11 @@ def retry_after_seconds(headers: dict[str, str], now: float | None = None) -> fl
         # Large numbers are epoch seconds; small ones are seconds from now.
         return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
     return None
+
+
+def answer_date(answer: Answer) -> float | None:
+    """The answer's `Date` on Dfns's clock (epoch seconds), if it has one."""
+    return parse_date(next((v for k, v in answer.headers.items() if k.lower() == "date"), None))
 
 
 def error_from(method: str, path: str, answer: Answer) -> DfnsApiError:

@@ -12,22 +12,22 @@ import base64
 import json
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from ..events import KNOWN_KINDS
-from .assumed import LONE_SURROGATE_MESSAGE, RATE_LIMIT_HEADERS, Assumed
+from .assumed import Assumed
 from .auth import Authority, Caller
 from .clock import Clock, webhook_id
 from .deliveries import Deliverer
 from .errors import ApiFailure
+from .rate_limit import RateLimiter
+from .shapes import event_json, webhook_json
 from .store import Row, Store
-from .validation import action_body, action_init_body, webhook_body
+from .validation import action_body, action_init_body, refuse_lone_surrogates, webhook_body
 
-RATE_WINDOW = 60.0
 # Page sizes: webhooks up to 100 and a default of 100 for both lists: ASSUMED (the
 # reference gives neither). Webhook events: `limit` "Required range: 0 < x <= 200"
 # (https://docs.dfns.co/api-reference/webhooks/list-webhook-events); the 2024 docs in
@@ -41,9 +41,6 @@ EVENT_RETENTION = 31 * 24 * 3600.0
 # SQLite integers are 64-bit, so a longer token cannot be one of ours.
 _PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
-# What json.loads leaves of an unpaired `\ud800`-`\udfff` escape (a pair becomes one
-# character beyond U+FFFF).
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -74,37 +71,6 @@ class Route:
     permission: str | None = None  # None: any authenticated caller (auth/action)
     signed: bool = False  # spends a user action token bound to this request
     webhooks: bool = True  # refused to delegated end users, as every webhook endpoint is
-
-
-class RateLimiter:
-    """Per-organisation fixed 60 s windows (Dfns: 100 or 1000 requests a minute per
-    organisation), with rate-limit headers whose names are ASSUMED (assumed.py)."""
-
-    def __init__(self, limit: int, clock: Clock) -> None:
-        self.limit = limit
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def spend(self, org_id: str) -> dict[str, str]:
-        now = self.clock.now()
-        with self._lock:
-            start, count = self._windows.get(org_id, (now, 0))
-            if now - start >= RATE_WINDOW:
-                start, count = now, 0
-            count += 1
-            self._windows[org_id] = (start, count)
-        reset = start + RATE_WINDOW
-        limit_name, remaining_name, reset_name = RATE_LIMIT_HEADERS
-        headers = {
-            limit_name: str(self.limit),
-            remaining_name: str(max(0, self.limit - count)),
-            reset_name: str(int(reset)),
-        }
-        if count > self.limit:
-            headers["Retry-After"] = str(max(1, int(reset - now + 0.999)))
-            raise ApiFailure(429, "Too many requests: rate limit exceeded", headers)
-        return headers
 
 
 def _decode_page_token(token: str | None) -> int:
@@ -139,32 +105,6 @@ def _json_body(request: Request) -> Any:
         return json.loads(request.body)
     except (ValueError, RecursionError):
         raise ApiFailure(400, "body is not valid JSON") from None
-
-
-def refuse_lone_surrogates(body: bytes) -> None:
-    """400 for a JSON body holding a lone surrogate, in a key or a value, at any depth.
-
-    Checked before routing, so before a user action is spent: such text cannot be stored
-    or sent on as UTF-8 (it was a 500 `UnicodeEncodeError` after the token was spent).
-    A body that is not JSON is left to the route, which refuses it as such.
-    """
-    if not body:
-        return
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        return
-    pending = [value]
-    while pending:  # iterative: json.loads took the depth, the check must too
-        item = pending.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                raise ApiFailure(400, LONE_SURROGATE_MESSAGE)
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
 
 
 def _page(rows: list[Row], limit: int, render: Callable[[Row], dict[str, Any]]) -> Reply:
@@ -288,17 +228,17 @@ class DfnsApi:
                 self.assumed.webhook_limit_status,
                 self.assumed.webhook_limit_message.format(limit=self.max_webhooks),
             )
-        return Reply(200, Store.webhook_json(row, with_secret=True))
+        return Reply(200, webhook_json(row, with_secret=True))
 
     def list_webhooks(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         limit = _limit(request.query, WEBHOOK_PAGE_MAX)
         after = _decode_page_token(request.query.get("paginationToken"))
         rows = self.store.webhooks_page(caller.org_id, after, limit + 1)
-        return _page(rows, limit, Store.webhook_json)
+        return _page(rows, limit, webhook_json)
 
     def get_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         row = self._webhook_row(caller, params["webhook_id"])
-        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
+        return Reply(200, webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def update_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         fields = webhook_body(_json_body(request) or {}, create=False, assumed=self.assumed)
@@ -307,7 +247,7 @@ class DfnsApi:
         row = self.store.update_webhook(params["webhook_id"], fields, now)
         if row is None:  # deleted between the two statements
             raise ApiFailure(404, f"Webhook {params['webhook_id']} not found")
-        return Reply(200, Store.webhook_json(row, with_secret=self.assumed.secret_in_get))
+        return Reply(200, webhook_json(row, with_secret=self.assumed.secret_in_get))
 
     def delete_webhook(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])
@@ -356,7 +296,7 @@ class DfnsApi:
         return _page(rows, limit, self._event_json)
 
     def _event_json(self, row: Row) -> dict[str, Any]:
-        return Store.event_json(row, lean=self.assumed.lean_events)
+        return event_json(row, lean=self.assumed.lean_events)
 
     def get_event(self, caller: Caller, request: Request, params: dict[str, str]) -> Reply:
         self._webhook_row(caller, params["webhook_id"])

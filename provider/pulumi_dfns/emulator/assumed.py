@@ -2,7 +2,7 @@
 
 Each is ASSUMED: the docs, the API reference and the official SDKs are silent on it.
 Where a user may need another value there is a flag (named beside it). The provider
-never depends on these being right: the README's Fidelity section says what it does
+never depends on these being right: docs/fidelity.md says what it does
 when Dfns differs.
 """
 
