@@ -6,11 +6,12 @@ headers. The signing exchange is user_action.py, the following of pages paging.p
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +26,7 @@ from .errors import (
     DfnsUserActionError,
 )
 from .paging import PAGE_LIMIT, all_pages
-from .settings import ClientSettings
+from .settings import MIN_RETRY_TIMEOUT, ClientSettings
 from .transport import (
     Answer,
     Transport,
@@ -76,6 +77,16 @@ class DfnsClient:
 
     def close(self) -> None:
         self._transport.close()
+
+    def within(self, seconds: float) -> DfnsClient:
+        """This client with its retry budget (dfns:retryTimeout) cut to `seconds`, for
+        one operation the engine bounds (a resource's customTimeouts). It shares the
+        connection pool and Dfns's clock with this one."""
+        if seconds >= self.settings.retry_timeout:
+            return self
+        bounded = copy.copy(self)
+        bounded.settings = replace(self.settings, retry_timeout=max(seconds, MIN_RETRY_TIMEOUT))
+        return bounded
 
     # -- webhooks ---------------------------------------------------------------------
 
