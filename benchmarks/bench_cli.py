@@ -1,0 +1,174 @@
+"""pulumi-dfns under the real `pulumi` CLI: wall time of preview and up, against the
+same programs with a do-nothing dynamic provider, and the Dfns requests each sends.
+
+For the dev stack (stacks/Pulumi.dev.yaml, 2 webhooks) and a 5-webhook stack, each
+repeat makes a fresh stack of each program (ours, do-nothing; their order alternates)
+and times, through the Automation API's inline path (cli_stacks.py):
+
+    preview (all to create), up (create), preview (no changes), up (no changes),
+    preview (every description changed), up (update), destroy
+
+and counts the Dfns requests each sent (the emulator's GET /_emulator/requests). Prints
+the machine, the date, the CLI and SDK versions, medians and their spread, the ratio
+ours / do-nothing, and the requests against the floor (preview 0, create and update 3
+per webhook, destroy 3 per webhook). Targets: preview <= 1.10x; requests at the floor.
+The emulator answers at once: with real Dfns, up also waits for its round trips.
+
+Run: .venv/bin/python benchmarks/bench_cli.py --pulumi /path/to/bin/pulumi [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cli_stacks import (  # noqa: E402
+    Cli,
+    changed,
+    dev_webhooks,
+    many_webhooks,
+    set_webhooks,
+    timed,
+    without_program,
+)
+from tests.support.emulator import EmulatorProcess  # noqa: E402
+
+STEPS = (
+    "preview (create)",
+    "up (create)",
+    "preview (no changes)",
+    "up (no changes)",
+    "preview (update)",
+    "up (update)",
+    "destroy",
+)
+# Dfns requests per webhook at the floor: a change is challenge + signature + call.
+FLOOR_PER_WEBHOOK = {"up (create)": 3, "up (update)": 3, "destroy": 3}
+PREVIEW_TARGET = 1.10
+
+
+def run_once(
+    cli: Cli, emulator: EmulatorProcess, name: str, program: str, webhooks: dict[str, Any]
+) -> dict[str, tuple[float, int]]:
+    """One fresh stack through every step: {step: (seconds, Dfns requests)}."""
+    stack = cli.stack(name, program, webhooks)
+    out: dict[str, tuple[float, int]] = {}
+
+    def step(label: str, call: Any) -> Any:
+        emulator.clear_log()
+        seconds, result = timed(call)
+        out[label] = (seconds, len(emulator.requests_log()))
+        return result
+
+    step("preview (create)", lambda: stack.preview(color="never"))
+    step("up (create)", lambda: stack.up(color="never"))
+    step("preview (no changes)", lambda: stack.preview(expect_no_changes=True, color="never"))
+    step("up (no changes)", lambda: stack.up(color="never"))
+    set_webhooks(stack, changed(webhooks))
+    step("preview (update)", lambda: stack.preview(color="never"))
+    step("up (update)", lambda: stack.up(color="never"))
+    step("destroy", lambda: without_program(stack, lambda s: s.destroy(color="never")))
+    stack.workspace.remove_stack(name)
+    return out
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def header(cli: Cli, repeat: int) -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"pulumi-dfns under the real CLI, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores "
+        f"(load average at start {load}), Python {platform.python_version()}; "
+        f"pulumi CLI {cli.version}, SDK {importlib.metadata.version('pulumi')}; "
+        f"medians of {repeat} runs (min-max)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pulumi", type=Path, required=True, help="the pulumi CLI binary")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per stack (median)")
+    parser.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pulumi-dfns-bench-cli-"))
+    emulator = EmulatorProcess(work / "emulator", "--rate-limit", "10000000").start()
+    shapes = {"dev stack (2 webhooks)": dev_webhooks(), "5 webhooks": many_webhooks(5)}
+    raw: dict[str, dict[str, dict[str, list[tuple[float, int]]]]] = {}
+    try:
+        cli = Cli(args.pulumi.resolve(), work / "cli", Path(sys.prefix), emulator.config())
+        print(header(cli, args.repeat), flush=True)
+        for shape, webhooks in shapes.items():
+            figures: dict[str, dict[str, list[tuple[float, int]]]] = {
+                kind: {s: [] for s in STEPS} for kind in ("dfns", "noop")
+            }
+            raw[shape] = figures
+            for n in range(args.repeat):
+                kinds = ("noop", "dfns") if n % 2 == 0 else ("dfns", "noop")
+                for kind in kinds:
+                    name = f"{kind}-{len(webhooks)}-{n}"
+                    for label, got in run_once(cli, emulator, name, kind, webhooks).items():
+                        figures[kind][label].append(got)
+                print(f"  {shape}: run {n + 1}/{args.repeat} done", flush=True)
+    finally:
+        emulator.stop()
+    lines = [
+        header(cli, args.repeat),
+        "",
+        "| stack | step | ours (s) | do-nothing (s) | ratio | Dfns requests (floor) | |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    verdicts = []
+    for shape, figures in raw.items():
+        count = len(shapes[shape])
+        for label in STEPS:
+            ours = [s for s, _ in figures["dfns"][label]]
+            base = [s for s, _ in figures["noop"][label]]
+            ratio = statistics.median(ours) / statistics.median(base)
+            requests = sorted({r for _, r in figures["dfns"][label]})
+            floor = FLOOR_PER_WEBHOOK.get(label, 0) * count
+            at_floor = requests == [floor]
+            verdict = []
+            if label.startswith("preview"):
+                verdict.append("met" if ratio <= PREVIEW_TARGET else "MISSED")
+            verdict.append("floor" if at_floor else "ABOVE FLOOR")
+            verdicts += verdict
+            lines.append(
+                f"| {shape} | {label} | {statistics.median(ours):.2f} ({spread(ours)}) "
+                f"| {statistics.median(base):.2f} ({spread(base)}) | {ratio:.2f} "
+                f"| {'/'.join(map(str, requests))} ({floor}) | {', '.join(verdict)} |"
+            )
+    print()
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2))
+    return 0 if "MISSED" not in verdicts and "ABOVE FLOOR" not in verdicts else 1
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench-cli"
+    sys.exit(main())
