@@ -14,7 +14,8 @@ refuses an inline program for them below CLI 3.181 (`_check_inline_support`).
 The dynamic provider runs through the bundled plugin `pulumi-resource-pulumi-python`, a
 `sh` script in the `github.com/pulumi/pulumi/sdk/v3` Go module under `python/dist/`. The
 engine finds it beside the `pulumi` binary or on PATH; when neither has it, it is asked
-of the `go` client by module name (nothing from the module cache is copied or kept).
+of the `go` client by module name and copied, executable, into the run's scratch
+directory (nothing from the module cache is committed).
 """
 
 from __future__ import annotations
@@ -110,8 +111,11 @@ def cli_version(binary: Path) -> str:
     return done.stdout.strip()
 
 
-def plugin_dir(binary: Path) -> Path:
-    """Where the engine will find the dynamic provider's plugin script."""
+def plugin_dir(binary: Path, scratch: Path) -> Path:
+    """Where the engine will find the dynamic provider's plugin script: beside the
+    binary, on PATH, or else a copy in `scratch` of the one in the `sdk/v3` module the
+    `go` client hands out (executable: the module cache keeps no file modes, and the
+    engine runs only executables)."""
     if (binary.parent / PLUGIN).exists():
         return binary.parent
     on_path = shutil.which(PLUGIN)
@@ -124,7 +128,12 @@ def plugin_dir(binary: Path) -> Path:
     done = subprocess.run(
         [go, "mod", "download", "-json", module], capture_output=True, text=True, check=True
     )
-    return Path(json.loads(done.stdout)["Dir"]) / "python" / "dist"
+    script = Path(json.loads(done.stdout)["Dir"]) / "python" / "dist" / PLUGIN
+    scratch.mkdir(parents=True, exist_ok=True)
+    copy = scratch / PLUGIN
+    shutil.copyfile(script, copy)
+    copy.chmod(0o755)
+    return scratch
 
 
 @dataclass
@@ -139,7 +148,7 @@ class Cli:
 
     def __post_init__(self) -> None:
         self.version = cli_version(self.binary)
-        plugins = plugin_dir(self.binary)
+        plugins = plugin_dir(self.binary, self.workdir / "plugins")
         for name in ("home", "backend", "project"):
             (self.workdir / name).mkdir(parents=True, exist_ok=True)
         self.env = {
