@@ -25,12 +25,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,11 +42,16 @@ from cli_stacks import (  # noqa: E402
     changed,
     dev_webhooks,
     many_webhooks,
+    open_stack,
     set_webhooks,
     timed,
     without_program,
 )
-from tests.support.emulator import EmulatorProcess  # noqa: E402
+
+if TYPE_CHECKING:
+    # Imported in main only: it loads pulumi_dfns, which a child process running the
+    # do-nothing program must not.
+    from tests.support.emulator import EmulatorProcess
 
 STEPS = (
     "preview (create)",
@@ -61,6 +67,24 @@ FLOOR_PER_WEBHOOK = {"up (create)": 3, "up (update)": 3, "destroy": 3}
 PREVIEW_TARGET = 1.10
 
 
+OPERATIONS = {
+    "preview": lambda stack: stack.preview(color="never"),
+    "preview-expect-no-changes": lambda stack: stack.preview(expect_no_changes=True, color="never"),
+    "up": lambda stack: stack.up(color="never"),
+    "destroy": lambda stack: without_program(stack, lambda s: s.destroy(color="never")),
+}
+
+
+def child(spec: dict[str, Any]) -> None:
+    """One command in a fresh Python process, as a program's process is started afresh
+    for each command: prints the seconds the command took (the CLI's whole run, the
+    program's imports and run included; this interpreter's start and the Automation
+    API's set-up, the same for both programs, excluded)."""
+    stack = open_stack(spec)
+    seconds, _ = timed(lambda: OPERATIONS[spec["operation"]](stack))
+    print(json.dumps({"seconds": seconds}))
+
+
 def run_once(
     cli: Cli, emulator: EmulatorProcess, name: str, program: str, webhooks: dict[str, Any]
 ) -> dict[str, tuple[float, int]]:
@@ -68,20 +92,28 @@ def run_once(
     stack = cli.stack(name, program, webhooks)
     out: dict[str, tuple[float, int]] = {}
 
-    def step(label: str, call: Any) -> Any:
+    def step(label: str, operation: str) -> None:
         emulator.clear_log()
-        seconds, result = timed(call)
+        spec = {**cli.spec(name, program), "operation": operation}
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{label} of {name} failed:\n{done.stdout}\n{done.stderr}")
+        seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
         out[label] = (seconds, len(emulator.requests_log()))
-        return result
 
-    step("preview (create)", lambda: stack.preview(color="never"))
-    step("up (create)", lambda: stack.up(color="never"))
-    step("preview (no changes)", lambda: stack.preview(expect_no_changes=True, color="never"))
-    step("up (no changes)", lambda: stack.up(color="never"))
+    step("preview (create)", "preview")
+    step("up (create)", "up")
+    step("preview (no changes)", "preview-expect-no-changes")
+    step("up (no changes)", "up")
     set_webhooks(stack, changed(webhooks))
-    step("preview (update)", lambda: stack.preview(color="never"))
-    step("up (update)", lambda: stack.up(color="never"))
-    step("destroy", lambda: without_program(stack, lambda s: s.destroy(color="never")))
+    step("preview (update)", "preview")
+    step("up (update)", "up")
+    step("destroy", "destroy")
     stack.workspace.remove_stack(name)
     return out
 
@@ -114,7 +146,13 @@ def main() -> int:
     parser.add_argument("--pulumi", type=Path, required=True, help="the pulumi CLI binary")
     parser.add_argument("--repeat", type=int, default=5, help="runs per stack (median)")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return 0
+    from tests.support.emulator import EmulatorProcess
+
     work = Path(tempfile.mkdtemp(prefix="pulumi-dfns-bench-cli-"))
     emulator = EmulatorProcess(work / "emulator", "--rate-limit", "10000000").start()
     shapes = {"dev stack (2 webhooks)": dev_webhooks(), "5 webhooks": many_webhooks(5)}

@@ -44,8 +44,6 @@ for _path in (ROOT, ROOT / "stacks", BENCHMARKS):
 
 from noop_provider import NoopProvider  # noqa: E402
 
-from webhooks_program import main as dfns_program  # noqa: E402
-
 PROJECT = "dfns-webhooks"
 PLUGIN = "pulumi-resource-pulumi-python"
 PASSPHRASE = "pulumi-dfns-bench"
@@ -95,6 +93,14 @@ def noop_program() -> None:
     webhooks = pulumi.Config().require_object("webhooks")
     declared = {name: NoopWebhook(name, dict(spec)) for name, spec in sorted(webhooks.items())}
     pulumi.export("webhookIds", {name: hook.id for name, hook in declared.items()})
+
+
+def dfns_program() -> None:
+    """The reference program (stacks/webhooks_program.py), imported when it runs: a
+    program process started for one command pays for importing pulumi_dfns."""
+    from webhooks_program import main
+
+    main()
 
 
 PROGRAMS: dict[str, Callable[[], None]] = {"dfns": dfns_program, "noop": noop_program}
@@ -164,20 +170,19 @@ class Cli:
             "PATH": f"{plugins}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
+    def spec(self, name: str, program: str) -> dict[str, Any]:
+        """What `open_stack` needs to open stack `name` again, in another process."""
+        return {
+            "binary": str(self.binary),
+            "workdir": str(self.workdir),
+            "env": self.env,
+            "stack": name,
+            "program": program,
+        }
+
     def stack(self, name: str, program: str, webhooks: dict[str, Any]) -> auto.Stack:
-        settings = auto.ProjectSettings(
-            name=PROJECT,
-            runtime="python",
-            backend=auto.ProjectBackend(url=f"file://{self.workdir / 'backend'}"),
-        )
-        opts = auto.LocalWorkspaceOptions(
-            work_dir=str(self.workdir / "project"),
-            pulumi_home=str(self.workdir / "home"),
-            env_vars=self.env,
-            project_settings=settings,
-            pulumi_command=auto.PulumiCommand(root=str(self.binary.parent.parent)),
-        )
-        stack = auto.create_stack(name, project_name=PROJECT, program=PROGRAMS[program], opts=opts)
+        """A new stack running `program` ("dfns" or "noop") with these webhooks."""
+        stack = open_stack(self.spec(name, program), create=True)
         values = {
             key: auto.ConfigValue(value, secret=key == "dfns:authToken")
             for key, value in self.dfns_config.items()
@@ -185,6 +190,24 @@ class Cli:
         values[f"{PROJECT}:webhooks"] = auto.ConfigValue(json.dumps(webhooks))
         stack.set_all_config(values)
         return stack
+
+
+def open_stack(spec: dict[str, Any], create: bool = False) -> auto.Stack:
+    workdir = Path(spec["workdir"])
+    settings = auto.ProjectSettings(
+        name=PROJECT,
+        runtime="python",
+        backend=auto.ProjectBackend(url=f"file://{workdir / 'backend'}"),
+    )
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(workdir / "project"),
+        pulumi_home=str(workdir / "home"),
+        env_vars=spec["env"],
+        project_settings=settings,
+        pulumi_command=auto.PulumiCommand(root=str(Path(spec["binary"]).parent.parent)),
+    )
+    make = auto.create_stack if create else auto.select_stack
+    return make(spec["stack"], project_name=PROJECT, program=PROGRAMS[spec["program"]], opts=opts)
 
 
 def set_webhooks(stack: auto.Stack, webhooks: dict[str, Any]) -> None:
