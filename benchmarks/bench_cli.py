@@ -143,7 +143,7 @@ def header(cli: Cli, repeat: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pulumi", type=Path, required=True, help="the pulumi CLI binary")
+    parser.add_argument("--pulumi", type=Path, help="the pulumi CLI binary (required)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per stack (median)")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -151,6 +151,8 @@ def main() -> int:
     if args.child:
         child(json.loads(args.child))
         return 0
+    if args.pulumi is None:
+        parser.error("--pulumi is required")
     from tests.support.emulator import EmulatorProcess
 
     work = Path(tempfile.mkdtemp(prefix="pulumi-dfns-bench-cli-"))
@@ -159,7 +161,8 @@ def main() -> int:
     raw: dict[str, dict[str, dict[str, list[tuple[float, int]]]]] = {}
     try:
         cli = Cli(args.pulumi.resolve(), work / "cli", Path(sys.prefix), emulator.config())
-        print(header(cli, args.repeat), flush=True)
+        title = header(cli, args.repeat)
+        print(title, flush=True)
         for shape, webhooks in shapes.items():
             figures: dict[str, dict[str, list[tuple[float, int]]]] = {
                 kind: {s: [] for s in STEPS} for kind in ("dfns", "noop")
@@ -175,10 +178,11 @@ def main() -> int:
     finally:
         emulator.stop()
     lines = [
-        header(cli, args.repeat),
+        title,
         "",
-        "| stack | step | ours (s) | do-nothing (s) | ratio | Dfns requests (floor) | |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| stack | step | ours (s) | do-nothing (s) | ratio | ours - do-nothing (ms) "
+        "| Dfns requests (floor) | |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     verdicts = []
     for shape, figures in raw.items():
@@ -198,6 +202,7 @@ def main() -> int:
             lines.append(
                 f"| {shape} | {label} | {statistics.median(ours):.2f} ({spread(ours)}) "
                 f"| {statistics.median(base):.2f} ({spread(base)}) | {ratio:.2f} "
+                f"| {(statistics.median(ours) - statistics.median(base)) * 1000:+.0f} "
                 f"| {'/'.join(map(str, requests))} ({floor}) | {', '.join(verdict)} |"
             )
     print()

@@ -3,7 +3,8 @@
 Which modules a process loads is deterministic, unlike its start-up time: these tests
 guard the cause of a slow cold start, and benchmarks/bench.py measures its effect. The
 HTTP stack (`requests` and what it brings: urllib3, charset_normalizer, idna, certifi,
-http.client) is loaded on the first call that talks to Dfns, never by a preview.
+http.client) is loaded on the first call that talks to Dfns, never by a preview;
+`cryptography` when a key is loaded (the provider's configure), never by the program.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def test_importing_the_provider_loads_no_http_stack() -> None:
     assert loaded_http_stack(loaded) == []
 
 
-def test_a_program_importing_the_resource_loads_no_http_stack() -> None:
+def test_a_program_importing_the_resource_loads_neither_http_nor_cryptography() -> None:
     # The program (`import pulumi_dfns` and a DfnsWebhook) pickles the provider: the
-    # same modules, plus the resource class; a preview of it needs no HTTP either.
+    # same modules, plus the resource class. It never loads a key, so it needs no
+    # `cryptography` either (the provider process loads it at configure).
     loaded = modules_after("from pulumi_dfns import DfnsWebhook")
     assert "pulumi_dfns.webhook" in loaded
     assert loaded_http_stack(loaded) == []
+    assert sorted(m for m in loaded if m.split(".")[0] == "cryptography") == []
 
 
 def imported_by_server(emulator: EmulatorProcess, create: bool) -> set[str]:

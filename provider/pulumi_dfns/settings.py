@@ -13,12 +13,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlsplit
 
 from .errors import DfnsSettingsError
 from .redact import shown_url
-from .signing import Credential, load_private_key
+
+if TYPE_CHECKING:
+    # signing imports `cryptography`, which only loading a key needs: a program that
+    # declares a DfnsWebhook imports this module (through the provider) and never
+    # loads a key (tests/test_start_imports.py).
+    from .signing import Credential
 
 DEFAULT_API_URL = "https://api.dfns.io"
 # Upper bounds of the numeric settings: beyond them a value is a typo (or `inf`), and
@@ -278,6 +283,8 @@ def load_settings(
                 key_setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
             ) from None
     passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
+    from .signing import Credential, load_private_key
+
     key = load_private_key(pem, passphrase, setting=key_setting)
     return ClientSettings(
         api_url=api_url,
