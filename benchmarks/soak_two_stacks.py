@@ -5,7 +5,7 @@ while the emulator faults 20% of all API requests at random (seeded).
 
     .venv/bin/python benchmarks/soak_two_stacks.py --operations 1000 --seed 1 [--json F]
 
-Prints the figures the README quotes; exits 1 unless the run ends with 0 duplicates,
+Prints the figures docs/troubleshooting.md quotes; exits 1 unless the run ends with 0 duplicates,
 0 orphans, 0 silent orphans, 0 foreign deletions and 0 unasked deletions.
 tests/test_soak.py runs a short seed in CI.
 """

@@ -310,7 +310,7 @@ def test_awaiting_retry_gates_the_removal_of_an_old_webhook(
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert len(report["awaitingRetry"][waiting["id"]]) == 1
-    assert any("will still retry: do not delete" in f for f in report["findings"])
+    assert any("may still retry: do not delete" in f for f in report["findings"])
     # Every attempt made (5, all failed): nothing waits any more, nothing can be lost.
     client.delete_webhook(waiting["id"])
     spent = client.create_webhook(f"http://127.0.0.1:{free_port()}/dfns", EVENTS)

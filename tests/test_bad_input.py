@@ -12,10 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec
 
+from pulumi_dfns.provider import DfnsWebhookProvider
 from pulumi_dfns.signing import generate_private_key, private_key_pem
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
-from tests.support.failures import reasons_for
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, to_struct
+from tests.support.failures import named, reasons_for
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 
@@ -110,6 +111,12 @@ def _pem_file(tmp: Path, name: str, text: str) -> str:
     return str(path)
 
 
+def _bytes_file(tmp: Path, name: str, data: bytes) -> str:
+    path = tmp / name
+    path.write_bytes(data)
+    return str(path)
+
+
 def _public_pem() -> str:
     key = generate_private_key("ed25519").public_key()
     data = key.public_bytes(
@@ -133,6 +140,8 @@ def _unsupported_pems() -> dict[str, str]:
         "dsa": pem(dsa.generate_private_key(2048)),
     }
 
+
+PASTED_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1cy0xIn0.c2ln"  # a JWT's shape, not an id's
 
 # (label, how to change the emulator's good config, the setting named, words)
 BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
@@ -206,6 +215,32 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
         "cannot read",
     ),
     (
+        "key-file-binary",
+        lambda c, t: c.update({"dfns:privateKeyFile": _bytes_file(t, "k.der", b"\x00\xff" * 40)}),
+        "dfns:privateKeyFile",
+        "neither a PEM private key",
+    ),
+    (
+        "key-file-utf16-not-pem",
+        lambda c, t: c.update(
+            {"dfns:privateKeyFile": _bytes_file(t, "k.pem", "not a key\u00e9".encode("utf-16"))}
+        ),
+        "dfns:privateKeyFile",
+        "is not PEM text in it",
+    ),
+    (
+        "credential-id-a-token",
+        lambda c, t: c.update({"dfns:credentialId": PASTED_TOKEN}),
+        "dfns:credentialId",
+        "is not a credentialId",
+    ),
+    (
+        "credential-id-pem",
+        lambda c, t: c.update({"dfns:credentialId": "-----BEGIN PRIVATE KEY-----\nMC4C\n"}),
+        "dfns:credentialId",
+        "is not a credentialId",
+    ),
+    (
         "http-off-loopback",
         lambda c, t: c.update({"dfns:apiUrl": "http://api.dfns.io"}),
         "dfns:apiUrl",
@@ -272,6 +307,11 @@ def test_bad_setting_fails_check_and_every_operation_naming_it(
         assert setting in caught.value.details
         assert "Traceback" not in caught.value.details
         assert caught.value.details.strip().count("\n") == 0
+        # Nothing pasted into a setting is echoed (a credentialId is shown only when it
+        # has an id's shape).
+        for value in config.values():
+            if value not in emulator.config().values() and len(value) > 12:
+                assert value not in str(checked.failures) + caught.value.details
         assert emulator.webhooks() == []
     finally:
         server.close()
@@ -327,3 +367,34 @@ def test_settings_refused_by_dfns_give_one_line_naming_the_setting(
     finally:
         server.close()
         emulator.stop()
+
+
+# -- text that is not Unicode (issue 17 item 14) -----------------------------------------
+# A lone UTF-16 surrogate cannot cross the engine's gRPC (protobuf strings are UTF-8: the
+# program's own serialisation refuses it), so only an in-process caller (the quickstart
+# without the CLI, a script) can hand it to check: which refuses it naming the property.
+
+LONE = "\ud800"
+NOT_UNICODE: list[tuple[str, dict[str, Any], str]] = [
+    ("url-surrogate", {**GOOD, "url": f"https://receiver.example/{LONE}"}, "url"),
+    ("events-surrogate", {**GOOD, "events": ["wallet.created", f"x{LONE}"]}, "events"),
+    ("description-surrogate", {**GOOD, "description": f"pay{LONE}ments"}, "description"),
+    ("secret-version-surrogate", {**GOOD, "secret_version": LONE}, "secret_version"),
+    ("adopt-surrogate", {**GOOD, "adopt_webhook_id": f"wh-{LONE}"}, "adopt_webhook_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "prop"), [case[1:] for case in NOT_UNICODE], ids=[c[0] for c in NOT_UNICODE]
+)
+def test_text_with_a_lone_surrogate_fails_check_naming_the_property(
+    inputs: dict[str, Any], prop: str
+) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        to_struct(inputs)  # what the engine's protocol does with it
+    checked = DfnsWebhookProvider().check({}, inputs)
+    failures = [(f.property, f.reason) for f in checked.failures]
+    assert named(failures) == [prop], failures
+    (reason,) = reasons_for(prop, failures)
+    assert "lone UTF-16 surrogate" in reason
+    reason.encode("utf-8")  # the reason itself crosses gRPC: it must not hold the text

@@ -1,4 +1,4 @@
-"""Resource options and the read path through the harness (tests/harness): each README
+"""Resource options and the read path through the harness (tests/harness): each docs/cli.md
 row about an option a `DfnsWebhook` takes (ignore_changes, protect, retain_on_delete),
 a lookup with `DfnsWebhook.get`, `adopt_secret` and `track_deliveries`, each asserting
 what Dfns (the emulator) holds, what the checkpoint holds and what the user reads.

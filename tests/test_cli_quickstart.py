@@ -24,6 +24,11 @@ def pulumi_on_path(bin_dir: Path) -> None:
         f'exec "{sys.executable}" -m tests.harness.cli "$@"\n'
     )
     script.chmod(0o755)
+    # With a language host beside `pulumi` the quickstart runs `pulumi up` itself (this
+    # stand-in is never run: the harness front plays the whole CLI).
+    host = bin_dir / "pulumi-language-python"
+    host.write_text("#!/bin/sh\nexit 1\n")
+    host.chmod(0o755)
 
 
 def test_the_quickstart_deploys_the_dev_stack_through_pulumi_up(tmp_path: Path) -> None:

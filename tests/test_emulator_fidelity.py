@@ -245,6 +245,9 @@ def test_assumed_values_are_listed_and_default_as_documented(emulator: EmulatorP
         "unreachable_status": "0",
         "refuse_unknown_fields": True,
         "extra_event_kinds": [],
+        "ping_timestamp": True,
+        "lean_events": False,
+        "secret_in_get": False,
     }
 
 

@@ -177,3 +177,122 @@ def test_deeply_nested_client_data_is_400(emulator: EmulatorProcess) -> None:
     challenge = raw.challenge("POST", "/webhooks", "")
     response = raw.redeem(challenge, client_data=b"[" * 200_000 + b"]" * 200_000)
     assert response.status_code == 400
+
+
+# -- issue 17 item 12: --body-timeout and --header-timeout are deadlines, not per read ----
+
+
+def _drip(sock: socket.socket, data: bytes, every: float) -> None:
+    """Send a byte at a time, `every` seconds apart; stop quietly once the server hangs up."""
+    for n in range(len(data)):
+        try:
+            sock.sendall(data[n : n + 1])
+        except OSError:
+            return
+        time.sleep(every)
+
+
+def test_a_dripped_body_is_400_at_the_body_deadline(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    """10 bytes at 0.15 s each: every read is quick, the body as a whole is not."""
+    emulator = start_emulator("--body-timeout", "0.5")
+    headers = {"Content-Length": "10", "Content-Type": "application/json"}
+    head = request(emulator, "POST", "/auth/action/init", headers, b"")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(head)
+        _drip(sock, b'{"a":1234}', 0.15)
+        sock.settimeout(5)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert status_of(answer) == 400, answer
+    assert "did not all arrive within 0.5s" in message_of(answer)
+    assert time.monotonic() - started < 1.5 + 0.5  # the drip's own 1.5 s, at most
+    assert not emulator.requests_log()  # refused before anything was handled
+    still_serving(emulator)
+
+
+@pytest.mark.parametrize("partial", [b"POST /auth/action/init HT", b"GET /webhooks HTTP/1.1\r\nHo"])
+def test_partial_headers_are_closed_at_the_header_deadline(
+    start_emulator: Callable[..., EmulatorProcess], partial: bytes
+) -> None:
+    emulator = start_emulator("--header-timeout", "0.5")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(partial)
+        sock.settimeout(3)  # a held connection fails the test with a timeout
+        assert sock.recv(65536) == b""
+    assert 0.4 < time.monotonic() - started < 2
+    still_serving(emulator)
+
+
+def test_an_idle_kept_alive_connection_is_not_closed_by_the_header_deadline(
+    start_emulator: Callable[..., EmulatorProcess],
+) -> None:
+    """The deadline starts with a request's first byte: a pooled connection that waits
+    between requests stays usable (closing it could cut a request being sent)."""
+    emulator = start_emulator("--header-timeout", "0.3")
+    token = emulator.credentials()["authToken"]
+    get = f"GET /webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(get)
+            received = b""
+            while b"\r\n\r\n" not in received or not _complete(received):
+                received += sock.recv(65536)
+            assert status_of(received) == 200
+            time.sleep(0.6)  # idle for twice the header deadline
+
+
+# -- issue 17 item 14: a lone surrogate escape is 400 before anything is spent -------------
+
+LONE = b'"\\ud800"'  # JSON's escape of a lone surrogate: 8 ASCII bytes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"url":"https://h.example/x","events":["wallet.created"],"description":' + LONE + b"}",
+        b'{"url":"https://h.example/x","events":["wallet.created"],' + LONE + b':"x"}',
+        b'{"url":"https://h.example/x","events":[' + LONE + b"]}",
+    ],
+)
+def test_a_lone_surrogate_in_a_signed_body_is_400_and_spends_nothing(
+    emulator: EmulatorProcess, body: bytes
+) -> None:
+    raw = RawDfns(emulator)
+    token = raw.user_action("POST", "/webhooks", body.decode())
+    answer = raw.call("POST", "/webhooks", body, token)
+    assert answer.status_code == 400, answer.text
+    assert "lone UTF-16 surrogate" in answer.json()["error"]["message"]
+    assert raw.http.get(raw.url + "/webhooks", headers=raw.headers()).json()["items"] == []
+    # Unspent: the same token on another request is refused as signed for another
+    # request, not as already used (the emulator checks "used" first).
+    again = raw.call("DELETE", "/webhooks/wh-absent", b"", token)
+    assert again.status_code == 403 and "another request" in again.text, again.text
+    still_serving(emulator)
+
+
+def test_a_lone_surrogate_elsewhere_is_400_never_500(emulator: EmulatorProcess) -> None:
+    raw = RawDfns(emulator)
+    init = (
+        b'{"userActionPayload":' + LONE + b',"userActionHttpMethod":"POST",'
+        b'"userActionHttpPath":"/webhooks","userActionServerKind":"Api"}'
+    )
+    answer = raw.http.post(raw.url + "/auth/action/init", data=init, headers=raw.headers())
+    assert answer.status_code == 400, answer.text
+    emitted = raw.http.post(
+        raw.url + "/_emulator/events", data=b'{"kind":"wallet.created","data":{"n":' + LONE + b"}}"
+    )
+    # Emitted event data may hold one: deliveries escape it as JSON.stringify does
+    # (emulator/jsjson.py; tests/test_delivery_fidelity.py checks the bytes).
+    assert emitted.status_code == 200, emitted.text
+    # A pair of escapes is one character beyond U+FFFF: accepted.
+    body = (
+        '{"url":"https://h.example/x","events":["wallet.created"],"description":"\\ud83d\\ude00"}'
+    )
+    made = raw.signed("POST", "/webhooks", body.encode())
+    assert made.status_code == 200 and made.json()["description"] == "\U0001f600"
+    still_serving(emulator)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.dfns_clock import parse_date
 from pulumi_dfns.errors import DfnsTransportError
 from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator
+from pulumi_dfns.signing import generate_private_key, private_key_pem
 from pulumi_dfns.transport import Transport, send
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer, plaintext
@@ -561,3 +563,70 @@ def test_create_recovery_fits_in_the_retry_timeout(emulator: EmulatorProcess) ->
     assert "listing webhooks" in str(caught.value)
     assert took < settings.retry_timeout + 1.5, took
     assert identical_webhooks(emulator, inputs) == set()
+
+
+# -- adopting: each refused call names its own permission (issue 17 item 9) --------------
+
+ADOPT_FAULTS = [
+    ("GET", "403", "Webhooks:Read"),
+    ("PUT", "403", "Webhooks:Update"),
+    ("PUT", "202", "it adopts the webhook again"),
+    ("PUT", "401", "dfns:authToken"),
+]
+
+
+@pytest.mark.parametrize(("method", "fault", "words"), ADOPT_FAULTS)
+def test_an_adopt_fault_names_the_call_dfns_refused(
+    engine: ProviderServer, emulator: EmulatorProcess, method: str, fault: str, words: str
+) -> None:
+    emulator.clear_faults()
+    made = emulator.client().create_webhook(
+        str(INPUTS["url"]), list(INPUTS["events"]), description=f"adopt-{method}-{fault}"
+    )
+    news = engine.check({**INPUTS, "description": "adopted", "adopt_webhook_id": made["id"]})
+    emulator.fault(method, f"/webhooks/{made['id']}", **FAULTS[fault])
+    try:
+        with pytest.raises(EngineError) as caught:
+            engine.create(news.inputs)
+    finally:
+        emulator.clear_faults()
+    details = caught.value.details
+    assert details.startswith(f"{ERROR_PREFIX}adopting webhook {made['id']}"), details
+    assert words in details, details
+    # Adopting creates nothing: neither the permission nor the advice of a create.
+    assert "Webhooks:Create" not in details and "adopt the new webhook" not in details
+    assert details.strip().count("\n") == 0 and "Traceback" not in details
+    assert emulator.client().get_webhook(made["id"])["description"] == f"adopt-{method}-{fault}"
+    emulator.client().delete_webhook(made["id"])
+
+
+# -- a CA bundle variable naming no file (issue 17 item 4) --------------------------------
+
+
+def test_a_ca_bundle_that_does_not_exist_is_named_and_nothing_is_maybe_applied(
+    tmp_path: Path,
+) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    server = ProviderServer(env={"REQUESTS_CA_BUNDLE": missing})
+    try:
+        server.configure(
+            {
+                "dfns:apiUrl": "https://127.0.0.1:9",
+                "dfns:authToken": "token",
+                "dfns:credentialId": "Y2k",
+                "dfns:privateKey": private_key_pem(generate_private_key("ed25519")),
+            }
+        )
+        checked = server.check(INPUTS)
+        for call in (
+            lambda: server.create(checked.inputs),
+            lambda: server.read("wh-x", {**checked.inputs, "date_created": "2026"}),
+        ):
+            with pytest.raises(EngineError) as caught:
+                call()
+            details = caught.value.details
+            assert f"REQUESTS_CA_BUNDLE: names {missing}, which does not exist" in details
+            assert "maybe" not in details and "applied" not in details
+            assert details.strip().count("\n") == 0 and "Traceback" not in details
+    finally:
+        server.close()

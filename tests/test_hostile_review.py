@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import requests
 
-from pulumi_dfns.client import DfnsClient, user_action_refusal
+from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.dfns_clock import CreateAttempt
 from pulumi_dfns.errors import DfnsTransportError, DfnsUserActionError
 from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator
 from pulumi_dfns.transport import Transport, send
+from pulumi_dfns.user_action import user_action_refusal
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import DIFF_SOME, UNKNOWN, EngineError, ProviderServer, plaintext
 from tests.support.failures import named, reasons_for

@@ -14,6 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def language_host_beside(bin_dir: Path) -> None:
+    """A `pulumi-language-python` beside the stand-in `pulumi`, as every CLI release has
+    it: the quickstart then runs `pulumi up` itself (without one it takes the Automation
+    API's inline path, tests/test_realcli_quickstart.py)."""
+    host = bin_dir / "pulumi-language-python"
+    host.write_text("#!/bin/sh\nexit 1\n")
+    host.chmod(0o755)
+
+
 def run_quickstart(tmp_path: Path, path: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -34,7 +43,13 @@ def run_quickstart(tmp_path: Path, path: str, *args: str) -> subprocess.Complete
 
 
 def test_without_the_cli_it_says_how_to_install_and_runs_the_provider(tmp_path: Path) -> None:
-    result = run_quickstart(tmp_path, str(Path(sys.executable).parent))
+    # A copy of the project: the checkout may hold a CLI in .tools/pulumi/.
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", project / "stacks")
+    path = str(Path(sys.executable).parent)
+    result = run_quickstart(tmp_path, path, "--project", str(project))
     assert result.returncode == 0, result.stderr
     assert "pulumi CLI is not installed" in result.stderr
     assert "get.pulumi.com" in result.stderr
@@ -44,8 +59,8 @@ def test_without_the_cli_it_says_how_to_install_and_runs_the_provider(tmp_path: 
 
 
 def test_with_the_cli_it_runs_pulumi_up_on_the_dev_stack(tmp_path: Path) -> None:
-    # The pulumi CLI cannot be installed on this machine: a stand-in records how it is
-    # called, so the hand-off (arguments, backend, credentials) is checked.
+    # A stand-in records how the CLI is called, so the hand-off (arguments, backend,
+    # credentials) is checked; the real CLI: tests/test_realcli_quickstart.py.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     record = tmp_path / "calls.jsonl"
@@ -60,6 +75,7 @@ def test_with_the_cli_it_runs_pulumi_up_on_the_dev_stack(tmp_path: Path) -> None
         "                        'env': {k: os.environ.get(k) for k in keys}}) + '\\n')\n"
     )
     fake.chmod(0o755)
+    language_host_beside(bin_dir)
     result = run_quickstart(tmp_path, f"{bin_dir}:{Path(sys.executable).parent}")
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in record.read_text().splitlines()]
@@ -97,6 +113,7 @@ def test_the_stack_config_file_is_left_as_found(tmp_path: Path, stack: str) -> N
         "    f.write(json.dumps({name: os.environ.get(name)}) + '\\n')\n"
     )
     fake.chmod(0o755)
+    language_host_beside(bin_dir)
     path = f"{bin_dir}:{Path(sys.executable).parent}"
     result = run_quickstart(tmp_path, path, "--project", str(project), "--stack", stack)
     assert result.returncode == 0, result.stderr

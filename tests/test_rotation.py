@@ -1,6 +1,6 @@
 """Rotating a webhook secret without losing or refusing a delivery (issue 12 item 2).
 
-The documented rotation (README, "Roll the secret"), one `pulumi up` per step, through
+The documented rotation (docs/secrets.md, "Roll the secret"), one `pulumi up` per step, through
 the SDK's provider server as the engine drives it, while events are emitted all along
 and a real receiver process (examples/receiver.py) verifies every delivery with the
 secrets taken from the stack's outputs after each step:
@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
+from pulumi_dfns.audit import awaiting_retry
 from pulumi_dfns.errors import DfnsApiError
-from pulumi_dfns.health import awaiting_retry
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ProviderServer, plaintext
 from tests.test_deliveries import ROOT, free_port
@@ -124,8 +124,8 @@ def wait_until_no_retry_is_pending(world: World, name: str, timeout: float) -> t
     client = world.emulator.client()
     webhook_id = world.stack[name].id
     began = time.monotonic()
-    first = len(awaiting_retry(client.list_webhook_events(webhook_id)))
-    while awaiting_retry(client.list_webhook_events(webhook_id)):
+    first = len(awaiting_retry(client, webhook_id))
+    while awaiting_retry(client, webhook_id):
         assert time.monotonic() - began < timeout, "retries still pending"
         time.sleep(0.2)
     return first, time.monotonic() - began
@@ -368,16 +368,3 @@ def test_an_in_place_roll_refuses_deliveries_the_rotation_would_not(
         emitter.stop()
         receiver.stop()
         engine.close()
-
-
-def test_awaiting_retry_follows_each_delivery_to_its_newest_attempt() -> None:
-    def event(id_: str, attempt: int, failed: bool, first: str | None = None) -> dict[str, Any]:
-        return {"id": id_, "deliveryAttempt": attempt, "deliveryFailed": failed, "retryOf": first}
-
-    recovered = [event("a1", 1, True), event("a2", 2, False, "a1")]
-    waiting = [event("b1", 1, True), event("b2", 2, True, "b1")]
-    spent = [event(f"c{n}", n, True, None if n == 1 else "c1") for n in range(1, 6)]
-    fine = [event("d1", 1, False)]
-    # Listed in any order (Dfns's order is not documented).
-    events = list(reversed(recovered + waiting + spent + fine))
-    assert awaiting_retry(events) == ["b1"]

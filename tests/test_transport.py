@@ -19,12 +19,14 @@ def test_proxy_and_no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert Transport("https://api.dfns.io").proxies == {}
 
 
-def test_tls_is_always_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_is_always_verified(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     assert Transport("https://api.dfns.io").verify is True
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp-ca.pem")
-    assert Transport("https://api.dfns.io").verify == "/etc/ssl/corp-ca.pem"
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    assert Transport("https://api.dfns.io").verify == str(bundle)
 
 
 def test_netrc_credentials_never_replace_the_bearer_token(

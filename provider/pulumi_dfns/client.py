@@ -1,6 +1,7 @@
-"""The Dfns HTTP client: auth header, User Action Signing, retries, webhook calls.
+"""The Dfns HTTP client: auth header, retries, webhook calls.
 
-Callers speak in webhook terms; only this module knows URL paths and headers.
+Callers speak in webhook terms; only this module knows the webhook URL paths and the
+headers. The signing exchange is user_action.py, the following of pages paging.py.
 """
 
 from __future__ import annotations
@@ -13,57 +14,32 @@ from typing import Any
 from urllib.parse import quote
 
 from . import retry_policy
-from .dfns_clock import CreateAttempt, DfnsClock, parse_date
+from .dfns_clock import CreateAttempt, DfnsClock
 from .errors import (
     DfnsError,
     DfnsMalformedResponseError,
     DfnsRateLimitedError,
     DfnsServerError,
-    DfnsSettingsError,
-    DfnsSigningError,
     DfnsTransportError,
     DfnsUserActionError,
 )
+from .paging import PAGE_LIMIT, all_pages
 from .settings import ClientSettings
-from .transport import Answer, Transport, encode_json, error_from, expect_object, send
+from .transport import (
+    Answer,
+    Transport,
+    answer_date,
+    encode_json,
+    error_from,
+    expect_object,
+    send,
+)
+from .user_action import user_action_refusal, user_action_token
 
 WEBHOOK_FIELDS = ("id", "url", "events", "status")
-PAGE_LIMIT = 100
 # A refused user action (expired or used challenge or token) is tried once more with
 # a fresh challenge; a second refusal is reported with its cause.
 USER_ACTION_RETRIES = 1
-
-
-def user_action_refusal(path: str, status: int, message: str) -> str | None:
-    """The cause, when an answer refuses the user action itself rather than the key or
-    a permission, so that a fresh challenge may pass.
-
-    Sources: dfns/dfns-api-docs getting-started/errors.md documents 400 "user action has
-    already been used" (and 403 "user action signature is missing or invalid", not
-    retried); the 2024 User Action Signing pages answer 400 for an invalid challenge.
-    Lifetimes and the wording for expiry are [assumed] (dfns-api.md): a 403 naming
-    "expired" on a signed call is taken as an expired token. The emulator's older
-    answers (401 at /auth/action, 403 for a used token) are read the same way.
-    """
-    text = message.lower()
-    if path == "/auth/action":
-        # A refused signature stays the key's fault, even if the message names the
-        # challenge it was for.
-        about_challenge = "challenge" in text and "signature" not in text
-        lifecycle = any(w in text for w in ("expired", "used", "unknown", "invalid", "not found"))
-        if status in (400, 401) and about_challenge and lifecycle:
-            reason = "expired" if "expired" in text else "unknown or already used"
-            return f"the signing challenge as {reason} ({message})"
-        return None
-    if status not in (400, 401, 403):
-        return None
-    # The documented wording names the user action; a 400 about anything else that was
-    # "already used" (a name, an address) is Dfns's verdict on the request, not the token.
-    if "user action" in text and "already" in text and "used" in text:
-        return f"the user action token as already used ({message})"
-    if status == 403 and "expired" in text:
-        return f"the user action token as expired ({message})"
-    return None
 
 
 class DfnsClient:
@@ -169,25 +145,40 @@ class DfnsClient:
         kind: str | None = None,
         delivery_failed: bool | None = None,
     ) -> list[dict[str, Any]]:
+        return self.list_webhook_events_dated(
+            webhook_id, kind=kind, delivery_failed=delivery_failed
+        )[0]
+
+    def list_webhook_events_dated(
+        self,
+        webhook_id: str,
+        *,
+        kind: str | None = None,
+        delivery_failed: bool | None = None,
+    ) -> tuple[list[dict[str, Any]], float | None]:
+        """Every page of a webhook's events, and the `Date` of the last page's answer
+        (Dfns's clock, epoch seconds; None without one)."""
         params: dict[str, str] = {}
         if kind is not None:
             params["kind"] = kind
         if delivery_failed is not None:
             params["deliveryFailed"] = "true" if delivery_failed else "false"
-        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)[0]
+        return self._pages(f"/webhooks/{_segment(webhook_id)}/events", params)
 
     def webhook_events_page(
         self, webhook_id: str, *, delivery_failed: bool, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """ONE page of a webhook's events (one GET, a bounded cost) and whether more exist."""
+    ) -> tuple[list[dict[str, Any]], bool, float | None]:
+        """ONE page of a webhook's events (one GET, a bounded cost), whether more exist,
+        and the answer's `Date` (Dfns's clock, epoch seconds; None without one)."""
         params = {"deliveryFailed": "true" if delivery_failed else "false", "limit": str(limit)}
         path = f"/webhooks/{_segment(webhook_id)}/events"
-        body = _object(self._call("GET", path, params=params, expect=("items",)))
+        answer = self._call("GET", path, params=params, expect=("items",))
+        body = _object(answer)
         items = body["items"]
         if not isinstance(items, list):
             raise DfnsError(f"GET {path}: 'items' is not a list")
         more = bool(body.get("nextPageToken")) or len(items) >= limit
-        return [i for i in items if isinstance(i, dict)], more
+        return [i for i in items if isinstance(i, dict)], more, answer_date(answer)
 
     def get_webhook_event(self, webhook_id: str, event_id: str) -> dict[str, Any]:
         path = f"/webhooks/{_segment(webhook_id)}/events/{_segment(event_id)}"
@@ -198,27 +189,10 @@ class DfnsClient:
     def _pages(
         self, path: str, params: dict[str, str]
     ) -> tuple[list[dict[str, Any]], float | None]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            query = dict(params, limit=str(self.page_limit))
-            if token:
-                query["paginationToken"] = token
-            answer = self._call("GET", path, params=query, expect=("items",))
-            body = _object(answer)
-            page = body["items"]
-            if not isinstance(page, list):
-                raise DfnsError(f"GET {path}: 'items' is not a list")
-            items.extend(page)
-            next_token = body.get("nextPageToken")
-            if not next_token or next_token == token:
-                return items, self.dfns_date(answer)
-            token = str(next_token)
+        def get(query: dict[str, str]) -> Answer:
+            return self._call("GET", path, params=query, expect=("items",))
 
-    @staticmethod
-    def dfns_date(answer: Answer) -> float | None:
-        """The answer's `Date` on Dfns's clock (epoch seconds), if it has one."""
-        return parse_date(next((v for k, v in answer.headers.items() if k.lower() == "date"), None))
+        return all_pages(get, path, params, self.page_limit)
 
     def _call(
         self,
@@ -307,49 +281,9 @@ class DfnsClient:
 
     def _user_action(self, method: str, path: str, data: bytes | None) -> tuple[str, float | None]:
         """A user action token for this exact request, and the `Date` of its answer."""
-        credential = self.settings.credential
-        if credential is None:
-            raise DfnsSettingsError(
-                "dfns:credentialId", "changing webhooks needs a signing credential and key"
-            )
-        init_body = encode_json(
-            {
-                "userActionPayload": data.decode("utf-8") if data is not None else "",
-                "userActionHttpMethod": method,
-                "userActionHttpPath": path,
-                "userActionServerKind": "Api",
-            }
+        return user_action_token(
+            self._send, self._headers(True), self.settings.credential, method, path, data
         )
-        answer = self._send("POST", "/auth/action/init", self._headers(True), init_body, None)
-        if answer.status >= 300:
-            raise error_from("POST", "/auth/action/init", answer)
-        challenge = expect_object(
-            "POST", "/auth/action/init", answer, "challenge", "challengeIdentifier"
-        )
-        assertion = credential.assertion_for(challenge)
-        sign_body = encode_json(
-            {"challengeIdentifier": challenge["challengeIdentifier"], "firstFactor": assertion}
-        )
-        answer = self._send("POST", "/auth/action", self._headers(True), sign_body, None)
-        if answer.status in (400, 401, 403):
-            refused = error_from("POST", "/auth/action", answer)
-            cause = user_action_refusal("/auth/action", answer.status, refused.dfns_message)
-            if cause is not None:
-                raise DfnsUserActionError(
-                    "POST", "/auth/action", answer.status, refused.dfns_message, cause, False
-                )
-            # The token passed /auth/action/init, and the challenge was not refused:
-            # a refusal here is about the key.
-            raise DfnsSigningError(
-                f"Dfns refused the user action signature of credential "
-                f"{credential.credential_id} (HTTP {answer.status}: "
-                f"{refused.dfns_message or 'no message'}): dfns:privateKey must be the "
-                "private key registered for dfns:credentialId"
-            )
-        if answer.status >= 300:
-            raise error_from("POST", "/auth/action", answer)
-        token = expect_object("POST", "/auth/action", answer, "userAction")["userAction"]
-        return str(token), self.dfns_date(answer)
 
     def _headers(self, has_body: bool) -> dict[str, str]:
         headers = {

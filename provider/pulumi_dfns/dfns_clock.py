@@ -8,7 +8,7 @@ host skew of a few milliseconds is covered by MARGIN. This is checked on every
 successful create (`ClockTrust`, used by recovery.py): a webhook must be dated within
 the window its create's answers bound. Once one is not, the process stops judging by
 time: after a lost create answer every look-alike is then named as a possible copy,
-never taken as absent (README "Fidelity").
+never taken as absent (docs/fidelity.md).
 
 From each answer we learn a lower bound of Dfns's clock against our monotonic clock:
 the answer was dated `D` (whole seconds, rounded down) before we received it at `r`,

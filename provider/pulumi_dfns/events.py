@@ -72,6 +72,15 @@ EVENT_KINDS: tuple[str, ...] = (
 # are unknown kinds, warned about and sent as written.
 KNOWN_KINDS: frozenset[str] = frozenset(EVENT_KINDS)
 
+# Kinds that appear only in examples of Dfns's docs, in no enum of any source: the
+# 2024 get-webhook.md example lists `wallet.transfer.initiated` and
+# `wallet.transfer.executed` (dfns/dfns-api-docs api-docs/webhooks/get-webhook.md).
+# Naming the nearest catalogued kind (`wallet.transfer.rejected` is a near miss by
+# spelling) would mislead: say where they come from and name the family instead.
+EXAMPLE_ONLY_KINDS: frozenset[str] = frozenset(
+    {"wallet.transfer.initiated", "wallet.transfer.executed"}
+)
+
 # How close an unknown kind must be to a known one to be called a typo. 0.85 catches
 # one or two wrong letters in a kind (`wallet.transfer.confimed`) while letting new
 # kinds from a new family (`card.issued`) through.
@@ -81,6 +90,24 @@ _TYPO_CUTOFF = 0.85
 def is_known(kind: str, extra: Collection[str] = ()) -> bool:
     """In the catalogue, "*", or one of `extra` (the kinds of dfns:extraEventKinds)."""
     return kind == ALL_EVENTS or kind in KNOWN_KINDS or kind in extra
+
+
+def family(kind: str) -> list[str]:
+    """Catalogued kinds of the same family (all but the last dotted part)."""
+    prefix = kind.rsplit(".", 1)[0] + "."
+    return [k for k in EVENT_KINDS if k.startswith(prefix)]
+
+
+def example_only_note(kind: str) -> str | None:
+    """For a kind found only in the docs' examples: where it comes from, and the
+    catalogued kinds of its family."""
+    if kind not in EXAMPLE_ONLY_KINDS:
+        return None
+    kinds = ", ".join(family(kind))
+    return (
+        f"'{kind}' appears only in an example of Dfns's 2024 docs (get-webhook.md), in no "
+        f"list of event kinds; the {kind.rsplit('.', 1)[0]} kinds are: {kinds}"
+    )
 
 
 def closest_known(kind: str, extra: Collection[str] = ()) -> str | None:

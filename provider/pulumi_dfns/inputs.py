@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pulumi.output import Unknown
 
-from .events import ALL_EVENTS, closest_known, is_known
+from .events import ALL_EVENTS, closest_known, example_only_note, is_known
 
 URL = "url"
 EVENTS = "events"
@@ -160,22 +160,53 @@ def check_inputs(news: dict[str, Any], extra_kinds: Collection[str] = ()) -> Che
         value = news.get(name)
         if value is not None:
             inputs[name] = value
-    _check_url(checked)
-    _check_events(checked, frozenset(extra_kinds))
-    _check_description(checked)
-    _check_status(checked)
-    _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
-    _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
+    not_unicode = {name for name in INPUTS if _holds_lone_surrogate(inputs.get(name))}
+    for name in sorted(not_unicode):
+        # Not echoed, and no other check sees it: each would repeat or encode the text.
+        checked.fail(
+            name,
+            "holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape): it is "
+            "not Unicode text, and no request to Dfns can carry it; remove it",
+        )
+    if URL not in not_unicode:
+        _check_url(checked)
+    if EVENTS not in not_unicode:
+        _check_events(checked, frozenset(extra_kinds))
+    if DESCRIPTION not in not_unicode:
+        _check_description(checked)
+    if STATUS not in not_unicode:
+        _check_status(checked)
+    if SECRET_VERSION not in not_unicode:
+        _check_optional_text(checked, SECRET_VERSION, "any text; change it to roll the secret")
+    if ADOPT_WEBHOOK_ID not in not_unicode:
+        _check_optional_text(checked, ADOPT_WEBHOOK_ID, "the id of an existing webhook (wh-...)")
     adopt = checked.inputs.get(ADOPT_WEBHOOK_ID)
-    if isinstance(adopt, str) and adopt.strip() and not adopt.startswith("wh-"):
+    if (
+        ADOPT_WEBHOOK_ID not in not_unicode
+        and isinstance(adopt, str)
+        and adopt.strip()
+        and not adopt.startswith("wh-")
+    ):
         # Not echoed: a value in the wrong place may be a secret pasted there.
         checked.fail(ADOPT_WEBHOOK_ID, "is not a Dfns webhook id: a webhook id starts with 'wh-'")
     for flag in (VERIFY_WITH_PING, TRACK_DELIVERIES):
         value = inputs.get(flag)
         if value is not None and not is_unknown(value) and not isinstance(value, bool):
             checked.fail(flag, f"must be true or false, got {_echo(value)}")
-    _check_adopt_secret(checked)
+    if ADOPT_SECRET not in not_unicode:
+        _check_adopt_secret(checked)
     return checked
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Text (or a list item) holding a code point of U+D800-U+DFFF: what Python keeps of
+    an unpaired `\\ud800` escape. The engine's gRPC cannot carry it (protobuf strings are
+    UTF-8), so only an in-process caller can hand it over."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, list | tuple):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def _check_adopt_secret(checked: Checked) -> None:
@@ -283,8 +314,14 @@ def _check_events(checked: Checked, extra_kinds: frozenset[str]) -> None:
             continue
         if is_known(kind, extra_kinds):
             continue
+        example = example_only_note(kind)
         near = closest_known(kind, extra_kinds)
-        if near is not None:
+        if example is not None and near is not None:
+            problems.append(
+                f"events[{index}] {example} (if Dfns added '{kind}' since, list it in "
+                "dfns:extraEventKinds)"
+            )
+        elif near is not None:
             problems.append(
                 f"events[{index}] '{kind}' is not a Dfns event kind; did you mean '{near}'? "
                 f"(if Dfns added '{kind}' since, list it in dfns:extraEventKinds)"
@@ -294,6 +331,7 @@ def _check_events(checked: Checked, extra_kinds: frozenset[str]) -> None:
                 f"events[{index}] '{kind}' is not in pulumi-dfns's catalogue of Dfns event kinds; "
                 "passing it on in case Dfns added it since (Dfns will refuse it if not; "
                 "list it in dfns:extraEventKinds to silence this warning)"
+                + (f"; {example}" if example is not None else "")
             )
     for problem in problems:
         checked.fail(EVENTS, problem)

@@ -36,6 +36,7 @@ from .errors import (
     DfnsUnauthorizedError,
 )
 from .fields import changed_fields, from_dfns, same, whole_state
+from .gone import delete_until_gone, get_unless_gone
 from .health import FAILURE_PAGE_LIMIT, summarise
 from .inputs import (
     ADOPT_SECRET,
@@ -55,7 +56,7 @@ from .inputs import (
     is_unknown,
     reported,
 )
-from .recovery import ExactlyOnceCreator, delete_until_gone, get_unless_gone
+from .recovery import ExactlyOnceCreator
 from .redact import shown_text
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
 from .tracebacks import OneLineError, install_one_line_errors
@@ -127,7 +128,12 @@ class DfnsWebhookProvider(ResourceProvider):
             if self._client is None:
                 from . import client
 
-                self._client = client.DfnsClient(settings)
+                try:
+                    self._client = client.DfnsClient(settings)
+                except DfnsSettingsError as exc:
+                    # Read from the environment as the client is built (a CA bundle
+                    # that does not exist): nothing was sent.
+                    raise DfnsProviderError(f"Dfns settings: {exc}") from None
             return self._client
 
     # -- check and diff: no network ---------------------------------------------------
@@ -206,8 +212,10 @@ class DfnsWebhookProvider(ResourceProvider):
                 # Adopting failed: the webhook goes back to what it was before.
                 self._revert_quietly(client, webhook["id"], before, adopting=True)
             raise
-        # An adopted webhook's secret is never returned by Dfns: the user's adopt_secret,
-        # if given, stands in for it (Dfns cannot confirm it).
+        # Dfns's own secret first: one version of the current reference returns it from
+        # GET /webhooks/{id} (https://docs.dfns.co/api-reference/webhooks/get-webhook),
+        # the 2024 docs and the SDK types only from create. Without it the user's
+        # adopt_secret, if given, stands in for it (Dfns cannot confirm it).
         secret = webhook.get(SECRET) or (inputs.get(ADOPT_SECRET) if adopt else None)
         return CreateResult(webhook["id"], self._outputs(webhook, inputs, secret))
 
@@ -215,6 +223,7 @@ class DfnsWebhookProvider(ResourceProvider):
         self, client: DfnsClient, webhook_id: str, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The adopted webhook, changed to the inputs, and what it was before when changed."""
+        what = f"adopting webhook {webhook_id}"
         try:
             current = client.get_webhook(webhook_id)
         except DfnsNotFoundError:
@@ -222,22 +231,39 @@ class DfnsWebhookProvider(ResourceProvider):
                 f"adopt_webhook_id: no webhook {webhook_id} in this Dfns organisation; "
                 "check the id, or remove adopt_webhook_id to create a new webhook"
             ) from None
+        except DfnsError as exc:
+            # Each call names its own permission: adopting creates nothing.
+            raise explain(what, "Webhooks:Read", exc) from None
         before = from_dfns(current)
-        if inputs.get(ADOPT_SECRET):
-            note = (
-                "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it, "
-                "so check that your receivers verify its deliveries"
+        returned = current.get(SECRET)
+        if returned:
+            # Dfns returned the secret itself: the output holds it, nothing to warn about
+            # unless the user's adopt_secret says otherwise (neither value is shown).
+            if inputs.get(ADOPT_SECRET) and inputs.get(ADOPT_SECRET) != returned:
+                _warn(
+                    f"adopted {webhook_id}: adopt_secret differs from the secret Dfns "
+                    "returned; the 'secret' output is Dfns's"
+                )
+        elif inputs.get(ADOPT_SECRET):
+            _warn(
+                f"adopted {webhook_id}: the 'secret' output is the adopt_secret you gave; "
+                "Dfns cannot confirm it, so check that your receivers verify its deliveries"
             )
         else:
-            note = (
-                "Dfns returns a webhook's secret only when it is created, so the 'secret' "
-                "output stays empty; give adopt_secret if you know it, or set "
-                "secret_version to replace the webhook with one whose secret Pulumi holds"
+            _warn(
+                f"adopted {webhook_id}: Dfns returns a webhook's secret only when it is "
+                "created, so the 'secret' output stays empty; give adopt_secret if you know "
+                "it, or set secret_version to replace the webhook with one whose secret "
+                "Pulumi holds"
             )
-        _warn(f"adopted {webhook_id}: {note}")
         if not changed_fields(before, inputs):
             return current, None
-        return client.update_webhook(webhook_id, **whole_state(inputs)), before
+        try:
+            updated = client.update_webhook(webhook_id, **whole_state(inputs))
+        except DfnsError as exc:
+            raise explain(what, "Webhooks:Update", exc, adopting=True) from None
+        # The update's answer may lack the secret the GET returned: keep that one.
+        return {**updated, SECRET: updated.get(SECRET) or returned}, before
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = {k: _plain(news.get(k)) for k in INPUTS}
@@ -321,7 +347,7 @@ class DfnsWebhookProvider(ResourceProvider):
         of the webhook itself: it warns and leaves the health outputs None ("unknown"),
         never 0 ("healthy")."""
         try:
-            events, more = client.webhook_events_page(
+            events, more, date = client.webhook_events_page(
                 id_, delivery_failed=True, limit=FAILURE_PAGE_LIMIT
             )
         except DfnsError as exc:
@@ -335,7 +361,7 @@ class DfnsWebhookProvider(ResourceProvider):
                 "(unknown) by this refresh"
             )
             return {}
-        health = summarise(events, more)
+        health = summarise(events, more, now=date)
         if health.at_least:
             _warn(
                 f"{id_}: {health.describe()} (one page of "
@@ -404,11 +430,17 @@ class DfnsWebhookProvider(ResourceProvider):
             raise explain(f"pinging webhook {webhook_id}", "Webhooks:Ping", exc) from None
         if str(answer.get("status")) != "200":
             detail = f": {shown_text(str(answer['error']))}" if answer.get("error") else ""
+            # No source shows the ping's payload (ping-webhook.md: "a fake test event"):
+            # a receiver that insists on a signed `timestampSent` may refuse a ping that
+            # has none, so that cause is named beside the usual ones.
             raise DfnsProviderError(
                 f"the receiver answered the test ping of webhook "
                 f"{webhook_id} with status {answer.get('status')}{detail}; the change was "
-                "not kept: fix the receiver and run `pulumi up` again (or set "
-                "verify_with_ping=False)"
+                "not kept: check that the receiver is up at the url and knows this "
+                "webhook's secret, and that it accepts a ping (Dfns does not document the "
+                "ping's payload: it may carry no timestampSent, which verify_delivery "
+                "requires at its default tolerance; examples/receiver.py acknowledges such "
+                "a ping); then run `pulumi up` again (or set verify_with_ping=False)"
             )
 
     @staticmethod
@@ -464,13 +496,20 @@ def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
 
 
 def explain(
-    what: str, permission: str, exc: DfnsError, *, stored_config: bool = False
+    what: str,
+    permission: str,
+    exc: DfnsError,
+    *,
+    stored_config: bool = False,
+    adopting: bool = False,
 ) -> DfnsProviderError:
     """One line for the user: the operation, what Dfns said, and the next step.
 
-    `stored_config`: the operation runs under `pulumi refresh` or `pulumi destroy` (read,
-    delete), where the provider may hold the config stored at the last `pulumi up`
-    rather than the stack config as it is now: a refused credential may be a stale one.
+    `permission` is that of the call Dfns refused. `stored_config`: the operation runs
+    under `pulumi refresh` or `pulumi destroy` (read, delete), where the provider may
+    hold the config stored at the last `pulumi up` rather than the stack config as it
+    is now: a refused credential may be a stale one. `adopting`: the refused call is the
+    update that brings an adopted webhook to the inputs (no state holds it yet).
     """
     if stored_config and isinstance(exc, DfnsUnauthorizedError | DfnsForbiddenError):
         cause = (
@@ -490,12 +529,20 @@ def explain(
         )
     if isinstance(exc, DfnsPendingApprovalError):
         approval = f" {exc.error_id}" if exc.error_id else ""
-        after = (
-            "once approved, adopt the new webhook with adopt_webhook_id (or reject it) and "
-            "run `pulumi up` again"
-            if permission == "Webhooks:Create"
-            else "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
-        )
+        if adopting:
+            # Nothing is in the state yet: a refresh has nothing to read, and the next
+            # `pulumi up` adopts the webhook again, whatever the policy decided.
+            after = (
+                "nothing was recorded; once it is approved or rejected, run `pulumi up` "
+                "again: it adopts the webhook again and changes what still differs"
+            )
+        elif permission == "Webhooks:Create":
+            after = (
+                "once approved, adopt the new webhook with adopt_webhook_id (or reject it) "
+                "and run `pulumi up` again"
+            )
+        else:
+            after = "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
         return DfnsProviderError(
             f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
         )

@@ -28,7 +28,7 @@ deletes anything; it only decides whether to post again:
   provider's own parallel creates never look like each other's.
 - The whole recovery fits in `dfns:retryTimeout` (retry_policy.Deadline).
 
-README "Lost creates" states what this promises.
+docs/troubleshooting.md "Lost creates" states what this promises.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from . import dfns_clock, retry_policy
 from .errors import (
     DfnsError,
     DfnsMalformedResponseError,
-    DfnsNotFoundError,
     DfnsServerError,
     DfnsTransportError,
 )
@@ -196,7 +195,7 @@ class ExactlyOnceCreator:
                 f"Dfns's Date header and the webhooks' dateCreated disagree ({reason}): "
                 "this provider process no longer tells webhooks apart by time; after a lost "
                 "create answer it now names every webhook with the same fields and creates "
-                "no other (README, Fidelity)"
+                "no other (docs/fidelity.md)"
             )
 
     def _since(self, since: float | None) -> float | None:
@@ -281,37 +280,3 @@ class ExactlyOnceCreator:
                 "the lost request or another stack's webhook; nothing was deleted: if no "
                 f"stack holds it ({AUDIT_HINT}), delete it in Dfns"
             )
-
-
-def get_unless_gone(
-    client: DfnsClient, webhook_id: str, sleep: Callable[[float], None] = time.sleep
-) -> dict[str, Any] | None:
-    """The webhook, or None when three reads over 1.5 s all say it is gone.
-
-    A lone 404 is not trusted: dropping a live webhook from state (or skipping its
-    deletion) would orphan it, and a lagging replica can answer 404 for a moment. The
-    reads are spaced (retry_policy.CONFIRM_PAUSES) so a short stretch of 404s is
-    outlasted. The extra reads cost only on this path, never on a read that finds it.
-    """
-    pauses = (*retry_policy.CONFIRM_PAUSES, None)
-    for pause in pauses:
-        try:
-            return client.get_webhook(webhook_id)
-        except DfnsNotFoundError:
-            if pause is not None:
-                sleep(pause)
-    return None
-
-
-def delete_until_gone(
-    client: DfnsClient, webhook_id: str, sleep: Callable[[float], None] = time.sleep
-) -> bool:
-    """Delete; a 404 counts once the reads agree. False if Dfns still shows it after two tries."""
-    for _ in range(2):
-        try:
-            client.delete_webhook(webhook_id)
-            return True
-        except DfnsNotFoundError:
-            if get_unless_gone(client, webhook_id, sleep) is None:
-                return True
-    return False

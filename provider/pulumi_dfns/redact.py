@@ -3,17 +3,21 @@
 A receiver url can carry credentials (`https://user:pass@host/`, `?token=...`). Errors
 and warnings end up in CI logs, so every url the provider (and the audit) shows goes
 through `shown_url`, the one redaction of the package: userinfo and query values become
-`***`, and a long url is cut.
+`***` (the whole query, unless every part of it is a plain `name=value`), and a long
+url is cut.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode
 
 # Enough to recognise a receiver; an error never carries a whole 10,000-character url.
 SHOWN_MAX = 120
 HIDDEN = "***"
+# A query parameter's name worth showing: a plain word. Anything else (a part without
+# `=`, such as `?<token>`, or a name with `%` escapes, which could hide an `=`) may be
+# the secret itself: then the whole query is hidden.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 
 
 def shown_url(url: object) -> str:
@@ -44,12 +48,23 @@ def shown_url(url: object) -> str:
         path, _, _frag = path.partition("#")
         fragment = "#" + HIDDEN
     if qmark:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, HIDDEN) for k, _ in pairs], safe="*") if pairs else HIDDEN
+        query = _shown_query(query)
     shown = f"{scheme}{sep}{authority}{path}{qmark}{query}{fragment}"
     if len(shown) > SHOWN_MAX:
         return f"{shown[: SHOWN_MAX - 1]}… ({len(text)} characters)"
     return shown
+
+
+def _shown_query(query: str) -> str:
+    """`name=***` for each part when every part is a plain name, `=` and a value;
+    otherwise `***` for the whole query."""
+    names = []
+    for part in re.split(r"[&;]", query):
+        name, equals, _value = part.partition("=")
+        if not equals or not _PLAIN_NAME.fullmatch(name):
+            return HIDDEN
+        names.append(name)
+    return "&".join(f"{name}={HIDDEN}" for name in names)
 
 
 # Any scheme (`ftp://user:pass@host`, `amqp://...`), not only http(s).

@@ -1,8 +1,8 @@
 """The one retry policy: what is retried, how long to wait, and for how long to try.
 
 The client (each HTTP call), create recovery (rounds after a lost create) and the
-confirmation of a 404 all take their waits from here, so the README's promises have
-one home:
+confirmation of a 404 all take their waits from here, so the documented promises
+(docs/troubleshooting.md) have one home:
 
 - 5xx, timeouts, dropped connections and malformed answers: exponential backoff with
   full jitter, 0.25 s, 0.5 s, 1 s, ... capped at 8 s per wait. Headers are ignored

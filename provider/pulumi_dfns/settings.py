@@ -22,8 +22,8 @@ from .redact import shown_url
 if TYPE_CHECKING:
     # signing imports `cryptography`, which only loading a key needs: a program that
     # declares a DfnsWebhook imports this module (through the provider) and never
-    # loads a key (tests/test_start_imports.py).
-    from .signing import Credential
+    # loads a key (tests/test_start_imports.py). The functions import it when called.
+    from .signing import Credential, SignableKey
 
 DEFAULT_API_URL = "https://api.dfns.io"
 # Upper bounds of the numeric settings: beyond them a value is a typo (or `inf`), and
@@ -129,7 +129,7 @@ def check_auth_token(token: str) -> None:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -170,7 +170,7 @@ def check_api_url(url: str, setting: str = API_URL.config_key) -> str:
         )
     if port == 0 or parts.netloc.endswith(":"):
         raise DfnsSettingsError(setting, f"{shown}: the port must be a number from 1 to 65535")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise DfnsSettingsError(
             setting,
             f"plain http is refused for {host}: the bearer token would cross the "
@@ -257,35 +257,10 @@ def load_settings(
     api_url = check_api_url(lookup(API_URL, config, env) or DEFAULT_API_URL)
     token = _required(AUTH_TOKEN, config, env)
     check_auth_token(token)
-    credential_id = _required(CREDENTIAL_ID, config, env)
-    pem = lookup(PRIVATE_KEY, config, env)
-    key_setting = PRIVATE_KEY.config_key
-    if pem is None:
-        key_file = lookup(PRIVATE_KEY_FILE, config, env)
-        if key_file is None:
-            raise DfnsSettingsError(
-                key_setting,
-                f"no private key: set {PRIVATE_KEY.how_to_set()}, or {PRIVATE_KEY_FILE.config_key} "
-                "(a PEM file path)",
-            )
-        key_setting = PRIVATE_KEY_FILE.config_key
-        # The value is never echoed: a private key given here by mistake is PEM text.
-        if "-----BEGIN" in key_file or "\n" in key_file or "\r" in key_file:
-            raise DfnsSettingsError(
-                key_setting,
-                "holds PEM text, not a path: give the key itself with "
-                f"{PRIVATE_KEY.how_to_set()}, and unset {key_setting} (it takes a file's path)",
-            )
-        try:
-            pem = Path(key_file).expanduser().read_text()
-        except OSError as exc:
-            raise DfnsSettingsError(
-                key_setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
-            ) from None
-    passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
-    from .signing import Credential, load_private_key
+    credential_id = check_credential_id(_required(CREDENTIAL_ID, config, env))
+    key = _private_key(config, env)
+    from .signing import Credential
 
-    key = load_private_key(pem, passphrase, setting=key_setting)
     return ClientSettings(
         api_url=api_url,
         auth_token=token,
@@ -293,6 +268,70 @@ def load_settings(
         **load_limits(config, env),
         extra_event_kinds=parse_event_kinds(lookup(EXTRA_EVENT_KINDS, config, env)),
     )
+
+
+def check_credential_id(value: str) -> str:
+    """A credentialId has base64url's shape; anything else is refused without being shown
+    (a token or key pasted here would otherwise be echoed at the first change)."""
+    from .signing import CREDENTIAL_ID_SHAPE
+
+    if not CREDENTIAL_ID_SHAPE.fullmatch(value):
+        raise DfnsSettingsError(
+            CREDENTIAL_ID.config_key,
+            "is not a credentialId: one is base64url text (letters, digits, `-` and `_`, "
+            "such as Y2kt...), the signing key's Cred ID in the Dfns dashboard; the value is "
+            "not shown, as it may be a secret pasted in the wrong place",
+        )
+    return value
+
+
+def key_source(config: Mapping[str, object], env: Mapping[str, str]) -> tuple[Setting, str]:
+    """Where the private key comes from, as ONE setting: (which form, its value).
+
+    Stack config first, in either form (dfns:privateKey, else dfns:privateKeyFile), then
+    the environment (DFNS_PRIVATE_KEY, else DFNS_PRIVATE_KEY_FILE): a DFNS_PRIVATE_KEY in
+    the shell never beats the privateKeyFile a stack names (it did, when each form was
+    looked up in config and then the environment on its own).
+    """
+    for form in (PRIVATE_KEY, PRIVATE_KEY_FILE):
+        value = config.get(form.config_key)
+        if value is not None and value != "":
+            return form, str(value)
+    for form in (PRIVATE_KEY, PRIVATE_KEY_FILE):
+        text = env.get(form.env)
+        if text:
+            return form, text
+    raise DfnsSettingsError(
+        PRIVATE_KEY.config_key,
+        f"no private key: set {PRIVATE_KEY.how_to_set()}, or {PRIVATE_KEY_FILE.config_key} "
+        f"(a PEM file path) or the {PRIVATE_KEY_FILE.env} variable",
+    )
+
+
+def _private_key(config: Mapping[str, object], env: Mapping[str, str]) -> SignableKey:
+    from .signing import key_file_contents, load_private_key
+
+    form, value = key_source(config, env)
+    passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
+    if form is PRIVATE_KEY:
+        return load_private_key(value, passphrase, setting=PRIVATE_KEY.config_key)
+    setting = PRIVATE_KEY_FILE.config_key
+    # The value is never echoed: a private key given here by mistake is PEM text.
+    if "-----BEGIN" in value or "\n" in value or "\r" in value:
+        raise DfnsSettingsError(
+            setting,
+            "holds PEM text, not a path: give the key itself with "
+            f"{PRIVATE_KEY.how_to_set()}, and unset {setting} (it takes a file's path)",
+        )
+    try:
+        raw = Path(value).expanduser().read_bytes()
+    except OSError as exc:
+        raise DfnsSettingsError(
+            setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
+        ) from None
+    # Bytes, not text: a UTF-16 PEM (PowerShell's `>`) or a DER key is not UTF-8.
+    data, der = key_file_contents(raw, setting)
+    return load_private_key(data, passphrase, setting=setting, der=der)
 
 
 class Limits(TypedDict):

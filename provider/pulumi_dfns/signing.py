@@ -9,7 +9,9 @@ signing half; the client does the HTTP half.
 from __future__ import annotations
 
 import base64
+import codecs
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,14 +65,69 @@ def key_type_of(key: object) -> str:
     raise ValueError(f"{type(key).__name__} keys are not supported by Dfns")
 
 
+# A Dfns credentialId: base64url text. Every concrete credId in the sources is base64url
+# (dfns/dfns-api-docs examples, the dashboard's "Cred ID"; ../shared/dfns-api.md), and
+# WebAuthn credential ids travel base64url-encoded; no source states the alphabet, so
+# the shape is *assumed*: a real id outside it would be refused at preview, naming
+# dfns:credentialId (widen this pattern then). Only a value of this shape is ever shown
+# in a message: anything else may be a secret pasted in the wrong place (a token, a key).
+CREDENTIAL_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}={0,2}")
+
+# Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's). PowerShell's
+# `>` writes UTF-16 LE with one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_PEM_BEGIN = "-----BEGIN"
+
+
+def key_file_contents(raw: bytes, setting: str) -> tuple[bytes, bool]:
+    """A key file's bytes as (PEM bytes, False) or (DER bytes, True).
+
+    PEM text may be UTF-8 (or ASCII), or UTF-8/16/32 with a byte order mark, or UTF-16
+    without one; bytes that hold no PEM header are taken as DER. Never quotes the file.
+    """
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    if encoding is None:
+        if _PEM_BEGIN.encode() in raw:
+            return raw, False
+        # UTF-16 without a mark: the header's letters with a zero byte beside each.
+        encoding = next(
+            (e for e in ("utf-16-le", "utf-16-be") if _PEM_BEGIN.encode(e) in raw), None
+        )
+        if encoding is None:
+            return raw, True
+    try:
+        return raw.decode(encoding).encode("ascii"), False
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise DfnsSettingsError(
+            setting,
+            f"the file starts like {encoding} text but is not PEM text in it; write the "
+            "key as a PEM file (UTF-8 or ASCII) or as DER",
+        ) from None
+
+
 def load_private_key(
-    pem: str | bytes, passphrase: str | None = None, *, setting: str = "dfns:privateKey"
+    pem: str | bytes,
+    passphrase: str | None = None,
+    *,
+    setting: str = "dfns:privateKey",
+    der: bool = False,
 ) -> SignableKey:
-    """Load a PEM private key; errors name the setting and never quote the key."""
+    """Load a PEM (or, with `der`, DER) private key; errors name the setting and never
+    quote the key."""
     data = pem.encode() if isinstance(pem, str) else pem
     password = passphrase.encode() if passphrase else None
+    form = "DER" if der else "PEM"
     try:
-        key = serialization.load_pem_private_key(data, password=password)
+        if der:
+            key = serialization.load_der_private_key(data, password=password)
+        else:
+            key = serialization.load_pem_private_key(data, password=password)
     except TypeError as exc:
         # cryptography says TypeError both for "encrypted but no password" and the reverse.
         if password is None:
@@ -85,8 +142,16 @@ def load_private_key(
         ) from exc
     except ValueError:
         if password is not None:
-            reason = "cannot decrypt the private key: wrong passphrase, or not a PEM private key"
+            reason = (
+                f"cannot decrypt the private key: wrong passphrase, or not a {form} private key"
+            )
             raise DfnsSettingsError(setting, reason) from None
+        if der:
+            raise DfnsSettingsError(
+                setting,
+                "the file is neither a PEM private key (text: UTF-8, or UTF-16/32 with a byte "
+                "order mark) nor a DER one (PKCS#8 or traditional)",
+            ) from None
         raise DfnsSettingsError(
             setting, "not a PEM private key (expected the text of a PKCS#8 or traditional PEM file)"
         ) from None
@@ -139,6 +204,13 @@ class Credential:
     credential_id: str
     key: SignableKey = field(repr=False)
 
+    @property
+    def shown_id(self) -> str:
+        """The id for a message: only when it has a credentialId's shape."""
+        if CREDENTIAL_ID_SHAPE.fullmatch(self.credential_id):
+            return self.credential_id
+        return "(the value of dfns:credentialId, not shown: it is not a base64url id)"
+
     def assertion_for(self, challenge: dict[str, Any]) -> dict[str, Any]:
         """Answer an `/auth/action/init` challenge with a signed Key assertion.
 
@@ -152,14 +224,14 @@ class Credential:
                 # A Dfns credential has two ids: the credentialUuid (`cr-...`) and the
                 # credentialId (base64url) that allowCredentials lists and credId carries.
                 raise DfnsSigningError(
-                    f"dfns:credentialId is {self.credential_id}, a credentialUuid (cr-...), "
+                    f"dfns:credentialId is {self.shown_id}, a credentialUuid (cr-...), "
                     "but Dfns signs with the credentialId: set dfns:credentialId to the "
                     "signing key's credentialId, the base64url text shown as its Cred ID "
                     "(Dfns allows: "
                     f"{', '.join(map(str, allowed_ids)) or 'no key credential'})"
                 )
             raise DfnsSigningError(
-                f"credential {self.credential_id} is not allowed to sign for this user "
+                f"credential {self.shown_id} is not allowed to sign for this user "
                 f"(Dfns allows: {', '.join(map(str, allowed_ids)) or 'no key credential'}): "
                 "check dfns:credentialId"
             )

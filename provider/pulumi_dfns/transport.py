@@ -13,20 +13,27 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__
+from .dfns_clock import parse_date
 from .errors import (
     DfnsApiError,
+    DfnsError,
     DfnsMalformedResponseError,
+    DfnsSettingsError,
     DfnsTransportError,
     api_error_class,
 )
 from .retry_policy import never_sent
+from .settings import is_loopback
 
 USER_AGENT = f"pulumi-dfns/{__version__} python-requests/{requests.__version__}"
+# A custom CA bundle, as requests reads it (requests/sessions.py merge_environment_settings).
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 # The dynamic provider server calls from 4 threads; leave head room for a script's own.
 POOL_SIZE = 8
 # What requests raises before sending anything: a url or header it cannot use.
@@ -52,9 +59,29 @@ class Transport:
 
     def __init__(self, api_url: str) -> None:
         self.adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
-        self.proxies = requests.utils.get_environ_proxies(api_url)
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self.verify: str | bool = bundle or True  # never False: TLS is always verified
+        parts = urlsplit(api_url)
+        if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+            # Plain http is allowed only to loopback (settings.check_api_url), and only
+            # because nothing leaves the machine: a proxy (HTTP_PROXY) would carry the
+            # bearer token across the network in clear text.
+            self.proxies: dict[str, str] = {}
+        else:
+            self.proxies = requests.utils.get_environ_proxies(api_url)
+        self.verify: str | bool = True  # never False: TLS is always verified
+        variable = next((v for v in CA_BUNDLE_VARIABLES if os.environ.get(v)), None)
+        if variable is not None:
+            bundle = os.environ[variable]
+            # requests would raise a bare OSError at the first request ("Could not find a
+            # suitable TLS CA certificate bundle", requests/adapters.py cert_verify): say
+            # it here, naming the variable, before anything is sent. Plain http never
+            # reads the bundle (cert_verify is for https only), so it is not checked then.
+            if parts.scheme == "https" and not os.path.exists(bundle):
+                raise DfnsSettingsError(
+                    variable,
+                    f"names {bundle}, which does not exist: point it at a CA bundle file "
+                    "(or directory), or unset it to use the default CA bundle",
+                )
+            self.verify = bundle
 
     def request(
         self,
@@ -172,6 +199,11 @@ def retry_after_seconds(headers: dict[str, str], now: float | None = None) -> fl
     return None
 
 
+def answer_date(answer: Answer) -> float | None:
+    """The answer's `Date` on Dfns's clock (epoch seconds), if it has one."""
+    return parse_date(next((v for k, v in answer.headers.items() if k.lower() == "date"), None))
+
+
 def error_from(method: str, path: str, answer: Answer) -> DfnsApiError:
     """Turn an error answer into the matching exception, keeping Dfns's message and id."""
     message = ""
@@ -214,5 +246,15 @@ def expect_object(method: str, path: str, answer: Answer, *required: str) -> dic
 
 
 def encode_json(body: Any) -> bytes:
-    """Serialize a body once: these exact bytes are signed and sent."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialize a body once: these exact bytes are signed and sent.
+
+    Text holding a lone UTF-16 surrogate has no UTF-8 form: refused before anything is
+    signed or sent (the provider's check refuses it earlier, naming the property)."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DfnsError(
+            "the request body holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+            "character): it is not Unicode text; nothing was sent"
+        ) from None

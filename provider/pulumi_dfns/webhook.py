@@ -69,7 +69,8 @@ class DfnsWebhookArgs:
     - secret_version: any text; changing it replaces the webhook (create the new one,
       then delete the old), which is how Dfns rolls a webhook secret.
     - adopt_webhook_id: take over an existing webhook instead of creating one. Its
-      secret cannot be recovered (Dfns returns it only at creation).
+      secret cannot be recovered unless Dfns returns it from GET (the 2024 docs and the
+      SDKs return it only at creation; one reference version also from GET).
     - verify_with_ping: after create and update, have Dfns ping the url; a receiver
       that does not answer 200 fails the step (the webhook is kept).
     - adopt_secret: with adopt_webhook_id, the adopted webhook's secret if you know it;
@@ -94,10 +95,11 @@ class DfnsWebhook(Resource, module="dfns", name="Webhook"):
 
     Outputs: url, events (sorted), description, status, secret, date_created,
     date_updated. `secret` is a Pulumi secret: the key receivers use to verify
-    deliveries. It is None for an adopted webhook, whose secret Dfns never returns again,
-    unless `adopt_secret` gives it. `failed_deliveries` (failures in the last 24 hours)
-    and `last_delivery_failure` ({date, kind, status, error}) are read by a refresh when
-    `track_deliveries` is on, None otherwise.
+    deliveries. It is None for an adopted webhook, whose secret Dfns does not return
+    again, unless `adopt_secret` gives it (or Dfns's GET returns it after all).
+    `failed_deliveries` (failures sent in the last 24 hours) and `last_delivery_failure`
+    ({date, sent, kind, status, error}) are read by a refresh when `track_deliveries` is
+    on, None otherwise.
     """
 
     url: pulumi.Output[str]

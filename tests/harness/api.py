@@ -388,7 +388,7 @@ def render(
     for step in steps:
         if step.op == "same":
             continue
-        diff = f" [diff: {', '.join('~' + k for k in step.keys)}]" if step.keys else ""
+        diff = f" [diff: {', '.join(step.keys)}]" if step.keys else ""
         verb = step.op if preview else PAST.get(step.op, step.op)
         lines.append(f" {SYMBOLS.get(step.op, ' '):<3}{step.type} {step.name} {verb}{diff}")
     if diagnostics:

@@ -124,11 +124,18 @@ def mark_secret_outputs(state: ResourceState) -> None:
 
 
 def changed_keys(olds: Props, news: Props) -> list[str]:
-    """What the CLI lists as `[diff: ~k]` when a provider gives no detailed diff: the
-    inputs that differ (pkg/display, from the step's old and new inputs)."""
+    """What the CLI lists as `[diff: ...]` when a provider gives no detailed diff: the
+    inputs that differ (pkg/display, from the step's old and new inputs), each marked
+    `+` (added), `-` (removed) or `~` (changed), as the real CLI v3.277.0 shows them
+    (tests/test_realcli_lifecycle.py: a first `secret_version` reads `+secret_version`)."""
     keys = set(olds) | set(news)
     keys.discard("__provider")
-    return sorted(k for k in keys if strip_secrets(olds.get(k)) != strip_secrets(news.get(k)))
+    marked = []
+    for key in sorted(keys):
+        old, new = strip_secrets(olds.get(key)), strip_secrets(news.get(key))
+        if old != new:
+            marked.append(("+" if old is None else "-" if new is None else "~") + key)
+    return marked
 
 
 def delete_op(old: ResourceState) -> str:

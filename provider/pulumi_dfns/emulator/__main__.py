@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
@@ -61,7 +62,14 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         "--body-timeout",
         type=float,
         default=10.0,
-        help="seconds a request body may take to arrive (then 400)",
+        help="seconds a request body may take, in all, to arrive after its headers (then 400)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request line and headers may take, in all, after their first byte "
+        "(then the connection is closed)",
     )
     assumed = parser.add_argument_group(
         "assumed values", "no Dfns source states these; change them to match what you see"
@@ -82,12 +90,38 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         metavar="KIND",
         help="accept an event kind missing from the catalogue (repeatable)",
     )
+    assumed.add_argument(
+        "--ping-without-timestamp",
+        action="store_true",
+        help="send the ping's test event without timestampSent (its payload is undocumented)",
+    )
+    shapes = parser.add_argument_group(
+        "shapes the sources disagree on", "the default is the 2024 docs' shape"
+    )
+    shapes.add_argument(
+        "--lean-events",
+        action="store_true",
+        help="list webhook events in the SDKs' shape: no deliveryFailed, deliveryAttempt, "
+        "retryOf or nextAttemptDate",
+    )
+    shapes.add_argument(
+        "--secret-in-get",
+        action="store_true",
+        help="return the webhook's secret from GET /webhooks/{id} and from updates",
+    )
     args = parser.parse_args(argv)
     if args.delivery_time_scale < 0:
         parser.error("--delivery-time-scale must be >= 0")
-    for name in ("challenge_ttl", "user_action_ttl", "delivery_timeout", "body_timeout"):
-        if not getattr(args, name) > 0:
-            parser.error(f"--{name.replace('_', '-')} must be > 0")
+    for name in (
+        "challenge_ttl",
+        "user_action_ttl",
+        "delivery_timeout",
+        "body_timeout",
+        "header_timeout",
+    ):
+        value = getattr(args, name)
+        if not (value > 0 and math.isfinite(value)):
+            parser.error(f"--{name.replace('_', '-')} must be a finite number > 0")
     if not 400 <= args.webhook_limit_status <= 599:
         parser.error("--webhook-limit-status must be an HTTP error status (400-599)")
     if args.url_max < 1:
@@ -105,10 +139,14 @@ def parse_args(argv: list[str] | None = None) -> EmulatorConfig:
         rate_limit=args.rate_limit,
         delivery_time_scale=args.delivery_time_scale,
         body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout,
         assumed=Assumed(
             **{name: getattr(args, name) for name, _, _ in ASSUMED_OPTIONS},
             refuse_unknown_fields=not args.allow_unknown_fields,
             extra_event_kinds=frozenset(args.extra_event_kind),
+            ping_timestamp=not args.ping_without_timestamp,
+            lean_events=args.lean_events,
+            secret_in_get=args.secret_in_get,
         ),
     )
 

@@ -2,7 +2,7 @@
 
 Each is ASSUMED: the docs, the API reference and the official SDKs are silent on it.
 Where a user may need another value there is a flag (named beside it). The provider
-never depends on these being right: the README's Fidelity section says what it does
+never depends on these being right: docs/fidelity.md says what it does
 when Dfns differs.
 """
 
@@ -17,6 +17,15 @@ RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit
 # The body of a 202 answered by the `status` fault with status 202 (a policy holding a
 # change for approval): ASSUMED shape; the provider only reads the status.
 APPROVAL_BODY_KIND = "Webhooks"
+
+# A JSON body holding a lone UTF-16 surrogate escape (`"\ud800"` unpaired: JSON allows
+# the escape, but it is no Unicode character, and no UTF-8 text can hold it) answers
+# 400 with this message, before any user action is spent: ASSUMED (no Dfns source says
+# what it answers; Node's JSON.parse accepts it). No flag: the emulator cannot store it,
+# and the provider never sends it (its check refuses such text, naming the property).
+LONE_SURROGATE_MESSAGE = (
+    "body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff unpaired): not Unicode text"
+)
 
 
 @dataclass(frozen=True)
@@ -45,3 +54,21 @@ class Assumed:
     # Event kinds Dfns may have added after the catalogue in pulumi_dfns/events.py
     # (--extra-event-kind, repeatable): accepted like catalogued ones.
     extra_event_kinds: frozenset[str] = field(default_factory=frozenset)
+    # The ping's test event carries a numeric `timestampSent` (--ping-without-timestamp
+    # turns it off). No source shows the ping's payload (ping-webhook.md: "a fake test
+    # event"); verify_delivery needs `timestampSent` at its default tolerance.
+    ping_timestamp: bool = True
+    # Shapes the sources disagree on; the default is the 2024 docs' (dfns/dfns-api-docs).
+    # --lean-events: webhook event listings and reads in the SDKs' generated shape, without
+    # `deliveryFailed`, `deliveryAttempt`, `retryOf` and `nextAttemptDate` (@dfns/sdk
+    # generated/webhooks/types.ts ListWebhookEventsResponse; dfns-sdk
+    # GetWebhookEventResponse; dfns-sdk-go types.WebhookEvent; the current reference's
+    # https://docs.dfns.co/api-reference/webhooks/list-webhook-events). Deliveries to the
+    # receiver keep `deliveryAttempt` and `retryOf` either way (2024 README.md; the
+    # current reference's webhook-event-retry page).
+    lean_events: bool = False
+    # --secret-in-get: `GET /webhooks/{id}` and the update's answer carry `secret`, as one
+    # version of the current reference shows for the GET
+    # (https://docs.dfns.co/api-reference/webhooks/get-webhook); the 2024 docs and every
+    # SDK type return it only from create.
+    secret_in_get: bool = False

@@ -1,32 +1,34 @@
-"""The emulator's HTTP server: sockets, keep-alive, faults, request log, control routes."""
+"""The emulator's HTTP server: sockets, keep-alive, framing, faults, the request log.
+
+The control routes (`/_emulator/...`) are control.py; the first start's organisation,
+service account and credentials.json are bootstrap.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import os
 import re
 import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cryptography.hazmat.primitives import serialization
-
-from ..signing import generate_private_key, key_type_of, private_key_pem
 from .api import DfnsApi, Reply, Request
 from .assumed import APPROVAL_BODY_KIND, Assumed
 from .auth import Authority
-from .clock import Clock, credential_ids, new_id
+from .bootstrap import bootstrap
+from .clock import Clock, new_id
+from .control import CONTROL_ROUTES
 from .deliveries import Deliverer
 from .errors import ApiFailure
 from .store import Store
-from .testkit import TestKit, parse_chaos, parse_fault
+from .testkit import TestKit
 
 CONTROL_PREFIX = "/_emulator/"
 MAX_BODY = 1 << 20
@@ -42,9 +44,14 @@ class EmulatorConfig:
     key_type: str = "ed25519"
     rate_limit: int = 1000
     delivery_time_scale: float = 1.0
-    # How long a request body may take to arrive once its headers have (a client that
-    # announces more bytes than it sends gets a 400, not a thread held forever).
+    # How long a request body may take, in all, to arrive once its headers have (a
+    # client that announces more bytes than it sends, or drips them, gets a 400, not a
+    # thread held forever), and how long a request's line and headers may take once
+    # its first byte has come (then the connection is closed). An idle kept-alive
+    # connection waits for its next request without a limit, as before: closing it
+    # could break a request the client is sending on it at that moment.
     body_timeout: float = 10.0
+    header_timeout: float = 10.0
     assumed: Assumed = field(default_factory=Assumed)
 
 
@@ -74,6 +81,8 @@ class EmulatorServer(ThreadingHTTPServer):
         )
         super().__init__((config.host, config.port), Handler)
         self.credentials = bootstrap(self, config)
+        # Retries a previous run scheduled are made now, the due ones at once.
+        self.deliverer.start()
 
     @property
     def url(self) -> str:
@@ -96,65 +105,28 @@ class EmulatorServer(ThreadingHTTPServer):
         self.store.close()
 
 
-def _write_owner_only(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+class DeadlineReader(io.RawIOBase):
+    """A connection's bytes, every read bounded by what is left of one deadline (None:
+    no bound). A per-read timeout bounds nothing: a client sending a byte now and then
+    keeps each read short. Past the deadline a read raises TimeoutError."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline: float | None = None
 
-def bootstrap(server: EmulatorServer, config: EmulatorConfig) -> dict[str, str]:
-    """On first start: an org, a service account, its token and key; write credentials.json.
+    def readable(self) -> bool:
+        return True
 
-    credentials.json names both ids of the key credential: `credentialId` (base64url,
-    what allowCredentials lists and `credId` carries: the id to configure as
-    dfns:credentialId) and `credentialUuid` (`cr-...`, for Dfns's credential-management
-    endpoints; never a credId).
-    """
-    path = config.data_dir / "credentials.json"
-    key_file = config.data_dir / "service-account-key.pem"
-    store = server.store
-    if store.get_meta("org_id") is None:
-        key = generate_private_key(config.key_type)
-        org_id, user_id = new_id("or"), new_id("us")
-        credential_id, credential_uuid = credential_ids()
-        public_pem = (
-            key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode("ascii")
-        )
-        store.add_credential(credential_id, credential_uuid, user_id, key_type_of(key), public_pem)
-        token = server.authority.issue_token(org_id, user_id)
-        _write_owner_only(key_file, private_key_pem(key))
-        store.set_meta(
-            {
-                "user_id": user_id,
-                "service_account_token": token,
-                "credential_id": credential_id,
-                "credential_uuid": credential_uuid,
-                # Last: its presence says the bootstrap finished.
-                "org_id": org_id,
-            }
-        )
-    credential_id = store.get_meta("credential_id") or ""
-    if store.get_meta("credential_uuid") is None:
-        # A data dir from an emulator that had one id for both: give it a uuid. Its
-        # credentialId stays as it was (cr-shaped), so configured stacks keep working;
-        # a new data dir gets Dfns-shaped ids.
-        uuid = credential_ids()[1]
-        store.set_credential_uuid(credential_id, uuid)
-        store.set_meta({"credential_uuid": uuid})
-    credentials = {
-        "apiUrl": server.url,
-        "authToken": store.get_meta("service_account_token") or "",
-        "credentialId": credential_id,
-        "credentialUuid": store.get_meta("credential_uuid") or "",
-        "privateKeyFile": str(key_file.resolve()),
-    }
-    # The port may differ from the last start: rewrite so apiUrl is always current.
-    _write_owner_only(path, json.dumps(credentials, indent=2))
-    return credentials
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self.sock.settimeout(None)
+        else:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request deadline passed")
+            self.sock.settimeout(left)
+        received: int = self.sock.recv_into(buffer)
+        return received
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -173,6 +145,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log at /_emulator/requests says what happened."""
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = DeadlineReader(self.connection)
+        self.rfile.close()  # the plain reader setup() made; the socket stays open
+        self._buffered = io.BufferedReader(self._reader)
+        self.rfile = self._buffered
+
+    def handle_one_request(self) -> None:
+        """Wait for a request's first byte as long as the client likes (keep-alive),
+        then give its line and headers --header-timeout in all. http.server closes the
+        connection when a read times out while it reads them."""
+        self._reader.deadline = None
+        if not self._buffered.peek(1):  # the client closed the connection
+            self.close_connection = True
+            return
+        self._reader.deadline = time.monotonic() + self.server.config.header_timeout
+        try:
+            super().handle_one_request()
+        finally:
+            self._reader.deadline = None
+            self.connection.settimeout(None)
 
     def do_GET(self) -> None:
         self._serve()
@@ -207,16 +201,25 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiFailure(413, "body too large")
         body = b""
         if length:
-            self.connection.settimeout(self.server.config.body_timeout)
+            timeout = self.server.config.body_timeout
+            self._reader.deadline = time.monotonic() + timeout
             try:
                 body = self.rfile.read(length)
             except TimeoutError:
                 body = b""
             finally:
-                self.connection.settimeout(None)
+                self._reader.deadline = None
+                self.connection.settimeout(None)  # answers are written without a limit
             if len(body) != length:
                 self.close_connection = True
-                raise ApiFailure(400, "body shorter than its Content-Length")
+                raise ApiFailure(
+                    400,
+                    f"body shorter than its Content-Length (it did not all arrive within "
+                    f"{timeout:g}s)",
+                )
+        else:
+            self._reader.deadline = None
+            self.connection.settimeout(None)
         try:
             split = urlsplit(self.path)
         except ValueError:  # e.g. a request target `//[::1/x` (unclosed IPv6 bracket)
@@ -339,135 +342,11 @@ class Handler(BaseHTTPRequestHandler):
             self._write(404, failure.body(), {})
             return
         try:
-            answer = action(self, body)
+            answer = action(self.server, body)
         except ApiFailure as failure:
             self._write(failure.status, failure.body(), {})
             return
         self._write(200, answer, {})
-
-    # -- control actions (the CONTROL_ROUTES table below names them) -------------------
-
-    def _requests(self, body: Any) -> Any:
-        return {"items": self.server.kit.log()}
-
-    def _clear_requests(self, body: Any) -> Any:
-        self.server.kit.clear_log()
-        return {"cleared": True}
-
-    def _faults(self, body: Any) -> Any:
-        return {"items": self.server.kit.faults()}
-
-    def _add_fault(self, body: Any) -> Any:
-        self.server.kit.add_fault(parse_fault(body))
-        return {"items": self.server.kit.faults()}
-
-    def _clear_faults(self, body: Any) -> Any:
-        self.server.kit.clear_faults()
-        return {"items": []}
-
-    def _latency(self, body: Any) -> Any:
-        return {"seconds": self.server.kit.latency}
-
-    def _set_latency(self, body: Any) -> Any:
-        seconds = body.get("seconds") if isinstance(body, dict) else None
-        if not isinstance(seconds, int | float) or not 0 <= seconds <= 60:
-            raise ApiFailure(400, "latency.seconds: a number from 0 to 60")
-        self.server.kit.latency = float(seconds)
-        return {"seconds": self.server.kit.latency}
-
-    def _stats(self, body: Any) -> Any:
-        kit = self.server.kit
-        return {
-            "connectionsOpened": kit.connections_opened,
-            "chaos": kit.chaos_stats(),
-            "pendingRetries": self.server.deliverer.pending_retries(),
-        }
-
-    def _set_chaos(self, body: Any) -> Any:
-        self.server.kit.set_chaos(parse_chaos(body))
-        return self.server.kit.chaos_stats()
-
-    def _clear_chaos(self, body: Any) -> Any:
-        stats = self.server.kit.chaos_stats()
-        self.server.kit.set_chaos(None)
-        return stats
-
-    def _advance_clock(self, body: Any) -> Any:
-        advance = body.get("advanceSeconds") if isinstance(body, dict) else None
-        if not isinstance(advance, int | float) or advance < 0:
-            raise ApiFailure(400, "clock.advanceSeconds: a number >= 0")
-        self.server.clock.offset += float(advance)
-        return {"offsetSeconds": self.server.clock.offset}
-
-    def _emit_events(self, body: Any) -> Any:
-        return {"deliveries": self._emit(body)}
-
-    def _new_token(self, body: Any) -> Any:
-        return {"token": self._issue_token(body)}
-
-    def _assumptions(self, body: Any) -> Any:
-        """The values this emulator assumed where Dfns's sources are silent."""
-        assumed = asdict(self.server.config.assumed)
-        assumed["extra_event_kinds"] = sorted(assumed["extra_event_kinds"])
-        return assumed
-
-    def _emit(self, body: Any) -> list[dict[str, Any]]:
-        """Emit an event of a kind to every subscribed, Enabled webhook (as Dfns would)."""
-        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-            raise ApiFailure(400, "events: body must be an object with a kind")
-        data = body.get("data", {})
-        if not isinstance(data, dict):
-            raise ApiFailure(400, "events.data: an object")
-        scale = body.get("timeScale")
-        if scale is not None and (not isinstance(scale, int | float) or scale < 0):
-            raise ApiFailure(400, "events.timeScale: a number >= 0")
-        org_id = self.server.store.get_meta("org_id")
-        if org_id is None:
-            raise ApiFailure(500, "the emulator has no organisation yet")
-        return self.server.deliverer.emit(
-            org_id, body["kind"], data, None if scale is None else float(scale)
-        )
-
-    def _issue_token(self, body: Any) -> str:
-        """A further token for the same service account: other permissions or user kind."""
-        if not isinstance(body, dict):
-            raise ApiFailure(400, "tokens: body must be an object")
-        kind = body.get("kind", "ServiceAccount")
-        if kind not in ("ServiceAccount", "CustomerEmployee", "EndUser"):
-            raise ApiFailure(400, "tokens.kind: ServiceAccount, CustomerEmployee or EndUser")
-        permissions = body.get("permissions")
-        store = self.server.store
-        org_id, user_id = store.get_meta("org_id"), store.get_meta("user_id")
-        if org_id is None or user_id is None:
-            raise ApiFailure(500, "the emulator has no service account yet")
-        if permissions is None:
-            return self.server.authority.issue_token(org_id, user_id, kind=kind)
-        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
-            raise ApiFailure(400, "tokens.permissions: a list of permission names")
-        return self.server.authority.issue_token(
-            org_id, user_id, kind=kind, permissions=tuple(permissions)
-        )
-
-
-ControlAction = Callable[[Handler, Any], Any]
-
-# `/_emulator/<name>` facilities for tests and demos, by method and name.
-CONTROL_ROUTES: dict[tuple[str, str], ControlAction] = {
-    ("GET", "requests"): Handler._requests,
-    ("DELETE", "requests"): Handler._clear_requests,
-    ("GET", "faults"): Handler._faults,
-    ("POST", "faults"): Handler._add_fault,
-    ("DELETE", "faults"): Handler._clear_faults,
-    ("GET", "latency"): Handler._latency,
-    ("POST", "latency"): Handler._set_latency,
-    ("GET", "stats"): Handler._stats,
-    ("POST", "chaos"): Handler._set_chaos,
-    ("DELETE", "chaos"): Handler._clear_chaos,
-    ("POST", "clock"): Handler._advance_clock,
-    ("POST", "events"): Handler._emit_events,
-    ("POST", "tokens"): Handler._new_token,
-    ("GET", "assumptions"): Handler._assumptions,
-}
 
 
 def _body_fields(body: bytes) -> list[str] | None:

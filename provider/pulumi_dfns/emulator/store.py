@@ -1,5 +1,7 @@
 """The emulator's state, kept in SQLite so a restart loses nothing. All SQL lives here.
 
+Rows become the API's JSON objects in shapes.py.
+
 One connection guarded by one lock: the emulator serves a handful of clients, and a
 single writer keeps every check-then-act (token use, webhook limit) atomic.
 
@@ -14,7 +16,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,17 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, webhook_id TEXT NOT NULL,
     kind TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
     delivery_failed INTEGER NOT NULL, date TEXT NOT NULL, timestamp_sent INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, event TEXT NOT NULL,
+    attempt INTEGER NOT NULL, retry_of TEXT NOT NULL, first_sent REAL NOT NULL,
+    scale REAL NOT NULL, due REAL NOT NULL);
 """
 
 # Columns added after the first release: (table, column, definition).
-MIGRATIONS = (("credentials", "credential_uuid", "TEXT"),)
+MIGRATIONS = (
+    ("credentials", "credential_uuid", "TEXT"),
+    ("webhook_events", "next_attempt_date", "TEXT"),
+)
 
 WEBHOOK_COLUMNS = ("url", "events", "status", "description")
 OWNER_ONLY = 0o600
@@ -267,23 +276,46 @@ class Store:
         with self._transaction() as db:
             db.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,))
             db.execute("DELETE FROM webhook_events WHERE webhook_id=?", (webhook_id,))
+            db.execute("DELETE FROM retries WHERE webhook_id=?", (webhook_id,))
 
-    def webhook_status(self, webhook_id: str) -> str | None:
+    def webhook_row(self, webhook_id: str) -> Row | None:
+        """A webhook of any organisation (deliveries follow the webhook, not a caller)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT status FROM webhooks WHERE id=?", (webhook_id,)
+            row: Row | None = self._db.execute(
+                "SELECT * FROM webhooks WHERE id=?", (webhook_id,)
             ).fetchone()
-        return None if row is None else str(row["status"])
+        return row
 
     # -- webhook events ---------------------------------------------------------------
 
     def add_event(
-        self, webhook_id: str, event: dict[str, Any], status: str, error: str | None
+        self,
+        webhook_id: str,
+        event: dict[str, Any],
+        status: str,
+        error: str | None,
+        *,
+        retry: dict[str, Any] | None = None,
+        done: int | None = None,
     ) -> None:
+        """Record one delivery attempt; in the same transaction, schedule its retry
+        (`retry`: a `retries` row, whose due moment is the event's nextAttemptDate) and
+        drop the scheduled retry this attempt carried out (`done`, its seq), so a crash
+        leaves either both or neither."""
         with self._transaction() as db:
+            if done is not None:
+                db.execute("DELETE FROM retries WHERE seq=?", (done,))
+            if retry is not None:
+                db.execute(
+                    "INSERT INTO retries(webhook_id, event, attempt, retry_of, first_sent,"
+                    " scale, due) VALUES (:webhook_id, :event, :attempt, :retry_of,"
+                    " :first_sent, :scale, :due)",
+                    {**retry, "event": json.dumps(retry["event"])},
+                )
             db.execute(
                 "INSERT INTO webhook_events(id, webhook_id, kind, body, status, error,"
-                " delivery_failed, date, timestamp_sent) VALUES (?,?,?,?,?,?,?,?,?)",
+                " delivery_failed, date, timestamp_sent, next_attempt_date)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     event["id"],
                     webhook_id,
@@ -294,6 +326,7 @@ class Store:
                     0 if status == "200" else 1,
                     event["date"],
                     event["timestampSent"],
+                    None if retry is None else retry["next_attempt_date"],
                 ),
             )
 
@@ -333,31 +366,26 @@ class Store:
             cursor = db.execute("DELETE FROM webhook_events WHERE timestamp_sent<?", (sent_before,))
         return cursor.rowcount
 
-    # -- rows as API objects ----------------------------------------------------------
+    # -- scheduled delivery retries (kept here so a restart loses none) -----------------
 
-    @staticmethod
-    def webhook_json(row: Row, *, with_secret: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": row["id"],
-            "url": row["url"],
-            "events": json.loads(row["events"]),
-            "status": row["status"],
-            "dateCreated": row["date_created"],
-            "dateUpdated": row["date_updated"],
-        }
-        if row["description"] is not None:
-            out["description"] = row["description"]
-        if with_secret:
-            out["secret"] = row["secret"]
-        return out
+    def retries_due(self, now: float, skip: Collection[int]) -> list[Row]:
+        """Scheduled retries due at `now` (the emulator's clock), but those in `skip`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM retries WHERE due<=? ORDER BY due, seq", (now,)
+            ).fetchall()
+        return [r for r in rows if r["seq"] not in skip]
 
-    @staticmethod
-    def event_json(row: Row) -> dict[str, Any]:
-        """A webhook event as listed: what was delivered, plus `status`, `error` and
-        `deliveryFailed` (dfns/dfns-api-docs api-docs/webhooks/list-webhook-events.md)."""
-        out: dict[str, Any] = json.loads(row["body"])
-        out["status"] = row["status"]
-        out["deliveryFailed"] = bool(row["delivery_failed"])
-        if row["error"]:
-            out["error"] = row["error"]
-        return out
+    def next_retry_due(self, skip: Collection[int]) -> float | None:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, due FROM retries ORDER BY due").fetchall()
+        return next((float(r["due"]) for r in rows if r["seq"] not in skip), None)
+
+    def drop_retry(self, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM retries WHERE seq=?", (seq,))
+
+    def retry_count(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM retries").fetchone()
+        return int(count)

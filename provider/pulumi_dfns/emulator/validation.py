@@ -12,11 +12,13 @@ body fields answer 400.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..events import is_known
-from .assumed import Assumed
+from .assumed import LONE_SURROGATE_MESSAGE, Assumed
 from .errors import ApiFailure
 
 STATUSES = ("Enabled", "Disabled")
@@ -26,6 +28,9 @@ DESCRIPTION_MAX = 256
 # actions (DfnsHttpClient.java) for endpoints that use it; no webhook endpoint does, so
 # nothing the provider sends depends on it.
 USER_ACTION_METHODS = ("POST", "PUT", "DELETE", "GET")
+# What json.loads leaves of an unpaired `\ud800`-`\udfff` escape (a pair becomes one
+# character beyond U+FFFF).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def require_object(
@@ -140,3 +145,29 @@ def action_body(body: Any) -> tuple[str, dict[str, Any]]:
         if not isinstance(assertion.get(name), str):
             raise ApiFailure(400, f"credentialAssertion.{name}: Required string")
     return identifier, assertion
+
+
+def refuse_lone_surrogates(body: bytes) -> None:
+    """400 for a JSON body holding a lone surrogate, in a key or a value, at any depth.
+
+    Checked before routing, so before a user action is spent: such text cannot be stored
+    or sent on as UTF-8 (it was a 500 `UnicodeEncodeError` after the token was spent).
+    A body that is not JSON is left to the route, which refuses it as such.
+    """
+    if not body:
+        return
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    pending = [value]
+    while pending:  # iterative: json.loads took the depth, the check must too
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ApiFailure(400, LONE_SURROGATE_MESSAGE)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
