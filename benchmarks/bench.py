@@ -13,7 +13,7 @@ and prints a table of medians over repeated runs:
    time per update at 0 ms latency;
 6. preview (Check + Diff) of 1,000 webhooks through the provider server.
 
-Run: .venv/bin/python benchmarks/bench.py [--repeat N]
+Run: .venv/bin/python benchmarks/bench.py [--repeat N] [--only cold_start ...]
 """
 
 from __future__ import annotations
@@ -403,19 +403,22 @@ class Bench:
         return "\n".join(lines)
 
 
+MEASURES = ("requests_per_operation", "cold_start", "throughput", "cpu_per_update", "preview")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure (median)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--only", choices=MEASURES, action="append", help="run only this measure (repeatable)"
+    )
     args = parser.parse_args()
     bench = Bench(args.repeat)
     try:
         print(bench.header(), flush=True)
-        bench.requests_per_operation()
-        bench.cold_start()
-        bench.throughput()
-        bench.cpu_per_update()
-        bench.preview()
+        for measure in args.only or MEASURES:
+            getattr(bench, measure)()
     finally:
         bench.close()
     print()

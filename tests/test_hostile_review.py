@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from pulumi_dfns.client import CreateAttempt, DfnsClient
+from pulumi_dfns.client import DfnsClient
+from pulumi_dfns.dfns_clock import CreateAttempt
 from pulumi_dfns.errors import DfnsTransportError, DfnsUserActionError
 from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator
 from pulumi_dfns.transport import Transport, send

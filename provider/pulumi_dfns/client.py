@@ -11,12 +11,12 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from . import retry_policy
-from .dfns_clock import DfnsClock
+from .dfns_clock import CreateAttempt, DfnsClock
 from .errors import (
     DfnsError,
     DfnsMalformedResponseError,
@@ -42,19 +42,6 @@ WEBHOOK_FIELDS = ("id", "url", "events", "status")
 # A refused user action (expired or used challenge or token) is tried once more with
 # a fresh challenge; a second refusal is reported with its cause.
 USER_ACTION_RETRIES = 1
-
-
-@dataclass
-class CreateAttempt:
-    """What one create learned of Dfns's clock, for recovery when its answer is lost.
-
-    `dated_after`: a moment (epoch seconds, on Dfns's clock) such that every webhook
-    Dfns made before this attempt began has a `dateCreated` before it, and the webhook
-    this attempt makes (if any) one at or after it. None when Dfns's answers carried no
-    `Date`: then nothing can be told apart by time.
-    """
-
-    dated_after: float | None = None
 
 
 class DfnsClient:

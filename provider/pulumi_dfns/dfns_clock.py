@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 # Bounds older than this are dropped: clock rates differ by up to ~100 ppm, so a bound
@@ -50,6 +51,22 @@ def parse_date(value: str | None) -> float | None:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+@dataclass
+class CreateAttempt:
+    """What one create learned of Dfns's clock, for recovery when its answer is lost.
+
+    Here, not in client.py, so that recovery.py (on the provider's start path) can
+    make one without importing the HTTP stack.
+
+    `dated_after`: a moment (epoch seconds, on Dfns's clock) such that every webhook
+    Dfns made before this attempt began has a `dateCreated` before it, and the webhook
+    this attempt makes (if any) one at or after it. None when Dfns's answers carried no
+    `Date`: then nothing can be told apart by time.
+    """
+
+    dated_after: float | None = None
 
 
 class DfnsClock:

@@ -9,7 +9,7 @@ stacks on one receiver) can never be told from this create's own. So recovery ne
 deletes anything; it only decides whether to post again:
 
 - Each create is held back until Dfns's clock has passed the whole second after its
-  signing answer's `Date` (client.CreateAttempt, dfns_clock.py): every webhook made
+  signing answer's `Date` (dfns_clock.CreateAttempt, client.py): every webhook made
   before the attempt has a `dateCreated` before that moment, the attempt's own one at
   or after it. No extra request; on average half a second of waiting.
 - After a lost answer it lists the webhooks and keeps those with the same url, events,
@@ -40,7 +40,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import dfns_clock, retry_policy
-from .client import CreateAttempt
 from .errors import (
     DfnsError,
     DfnsMalformedResponseError,
@@ -145,7 +144,7 @@ class ExactlyOnceCreator:
         since: float | None = None
         lost = False
         for round_ in range(1, settings.max_attempts + 1):
-            attempt = CreateAttempt()
+            attempt = dfns_clock.CreateAttempt()
             try:
                 webhook = self.client.create_webhook(
                     inputs[URL],
@@ -184,7 +183,7 @@ class ExactlyOnceCreator:
             "with these fields made since this create began: run `pulumi up` again"
         )
 
-    def _check_clock(self, attempt: CreateAttempt, webhook: dict[str, Any]) -> None:
+    def _check_clock(self, attempt: dfns_clock.CreateAttempt, webhook: dict[str, Any]) -> None:
         """Check the clock assumption on a create that succeeded; warn once if it fails."""
         reason = dfns_clock.TRUST.check(
             attempt.dated_after,

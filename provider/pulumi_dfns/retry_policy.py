@@ -17,6 +17,10 @@ confirmation of a 404 all take their waits from here, so the documented promises
 - A transport failure whose cause chain holds urllib3's or requests' proof that no
   connection was made (name resolution, connection refused, connect timeout) is a
   request never sent: never "maybe applied" (`never_sent`).
+
+This module does not import `requests` (nor does anything the provider imports at
+start-up): the provider process loads the HTTP stack only when it first talks to Dfns
+(README "Performance", tests/test_start_imports.py).
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-
-import requests
 
 from .errors import (
     DfnsApiError,
@@ -55,10 +57,14 @@ LISTING_PAUSE = 1.0
 # Exceptions that prove no connection to Dfns was made, so no byte of the request was
 # sent: urllib3 raises NewConnectionError (NameResolutionError, urllib3 2, is one) from
 # its connect step and ConnectTimeoutError before a connection exists; requests wraps
-# them in ConnectionError / ConnectTimeout, keeping them as the cause. urllib3's are
-# matched by class (and base class) name within urllib3's modules: urllib3 comes with
-# requests, the dependency this package declares and imports.
-NOT_CONNECTED_URLLIB3 = frozenset({"NewConnectionError", "ConnectTimeoutError"})
+# them in ConnectionError / ConnectTimeout, keeping them as the cause. They are matched
+# by class (and base class) name within each package's modules, which is isinstance
+# without importing either package: an exception of theirs exists only once they are
+# loaded, and the provider's start-up must not load them (cold start).
+NOT_CONNECTED = {
+    "urllib3": frozenset({"NewConnectionError", "ConnectTimeoutError"}),
+    "requests": frozenset({"ConnectTimeout"}),
+}
 
 
 class Deadline:
@@ -73,9 +79,9 @@ class Deadline:
         return self._monotonic() + wait <= self.ends
 
 
-def _urllib3_not_connected(exc: BaseException) -> bool:
+def _not_connected(exc: BaseException) -> bool:
     return any(
-        cls.__module__.split(".")[0] == "urllib3" and cls.__name__ in NOT_CONNECTED_URLLIB3
+        cls.__name__ in NOT_CONNECTED.get(cls.__module__.split(".")[0], ())
         for cls in type(exc).__mro__
     )
 
@@ -94,9 +100,7 @@ def never_sent(exc: BaseException) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, requests.exceptions.ConnectTimeout) or _urllib3_not_connected(
-            current
-        ):
+        if _not_connected(current):
             return True
         linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
         linked += [arg for arg in current.args if isinstance(arg, BaseException)]

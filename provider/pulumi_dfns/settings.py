@@ -13,18 +13,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urlsplit
 
 from .errors import DfnsSettingsError
 from .redact import shown_url
-from .signing import (
-    CREDENTIAL_ID_SHAPE,
-    Credential,
-    SignableKey,
-    key_file_contents,
-    load_private_key,
-)
+
+if TYPE_CHECKING:
+    # signing imports `cryptography`, which only loading a key needs: a program that
+    # declares a DfnsWebhook imports this module (through the provider) and never
+    # loads a key (tests/test_start_imports.py). The functions import it when called.
+    from .signing import Credential, SignableKey
 
 DEFAULT_API_URL = "https://api.dfns.io"
 # Upper bounds of the numeric settings: beyond them a value is a typo (or `inf`), and
@@ -260,6 +259,8 @@ def load_settings(
     check_auth_token(token)
     credential_id = check_credential_id(_required(CREDENTIAL_ID, config, env))
     key = _private_key(config, env)
+    from .signing import Credential
+
     return ClientSettings(
         api_url=api_url,
         auth_token=token,
@@ -272,6 +273,8 @@ def load_settings(
 def check_credential_id(value: str) -> str:
     """A credentialId has base64url's shape; anything else is refused without being shown
     (a token or key pasted here would otherwise be echoed at the first change)."""
+    from .signing import CREDENTIAL_ID_SHAPE
+
     if not CREDENTIAL_ID_SHAPE.fullmatch(value):
         raise DfnsSettingsError(
             CREDENTIAL_ID.config_key,
@@ -306,6 +309,8 @@ def key_source(config: Mapping[str, object], env: Mapping[str, str]) -> tuple[Se
 
 
 def _private_key(config: Mapping[str, object], env: Mapping[str, str]) -> SignableKey:
+    from .signing import key_file_contents, load_private_key
+
     form, value = key_source(config, env)
     passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
     if form is PRIVATE_KEY:
