@@ -10,7 +10,8 @@ the engine's Log service with the resource's URN for the plugin).
 
 It holds the Dfns logic: check (normalise, validate), diff, the exactly-once create,
 adoption, ping verification and the revert of a failed change, refresh with delivery
-health and 404 confirmation, delete until gone, and the one-line errors (`explain`).
+health and 404 confirmation, delete until gone; its errors are worded by
+operation_errors.py.
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
-    STORED_CONFIG_NOTE,
-    DfnsApiError,
     DfnsError,
-    DfnsForbiddenError,
     DfnsNotFoundError,
-    DfnsPendingApprovalError,
     DfnsSettingsError,
-    DfnsUnauthorizedError,
 )
 from .fields import changed_fields, from_dfns, same, whole_state
 from .health import FAILURE_PAGE_LIMIT, summarise
@@ -50,9 +46,9 @@ from .inputs import (
     is_unknown,
     reported,
 )
+from .operation_errors import DfnsProviderError, explain
 from .redact import shown_text
 from .settings import ALL_SETTINGS, ClientSettings, load_settings
-from .tracebacks import OneLineError
 
 if TYPE_CHECKING:
     from .client import DfnsClient
@@ -68,16 +64,6 @@ RECORDED_ONLY = (ADOPT_WEBHOOK_ID, VERIFY_WITH_PING, ADOPT_SECRET, TRACK_DELIVER
 HEALTH = (FAILED_DELIVERIES, LAST_DELIVERY_FAILURE)
 
 Warn = Callable[[str], None]
-
-
-class DfnsProviderError(OneLineError):
-    """What the user reads when an operation fails: one line, no secret."""
-
-
-# The class's printed name is part of what users read ("pulumi_dfns.provider.
-# DfnsProviderError: creating webhook: ..."), and has been since the dynamic provider
-# raised it from provider.py: it keeps that name now that it lives here.
-DfnsProviderError.__module__ = "pulumi_dfns.provider"
 
 
 @dataclass
@@ -524,74 +510,3 @@ def rolls_an_adopted_webhook(olds: dict[str, Any], inputs: dict[str, Any]) -> st
         f"{adopt} again before the old one is deleted (deleting it): remove "
         "adopt_webhook_id (and adopt_secret) in the same change"
     )
-
-
-def _is_webhook_limit(exc: DfnsError) -> TypeGuard[DfnsApiError]:
-    """Dfns documents the limit, not its status code (the emulator answers 409): any
-    4xx but 429 whose message speaks of a limit is taken as the webhook limit."""
-    return (
-        isinstance(exc, DfnsApiError)
-        and 400 <= exc.status < 500
-        and exc.status != 429
-        and "limit" in exc.dfns_message.lower()
-    )
-
-
-def explain(
-    what: str,
-    permission: str,
-    exc: DfnsError,
-    *,
-    stored_config: bool = False,
-    adopting: bool = False,
-) -> DfnsProviderError:
-    """One line for the user: the operation, what Dfns said, and the next step.
-
-    `permission` is that of the call Dfns refused. `stored_config`: the operation runs
-    under `pulumi refresh` or `pulumi destroy` (read, delete), where the provider may
-    hold the config stored at the last `pulumi up` rather than the stack config as it
-    is now: a refused credential may be a stale one. `adopting`: the refused call is the
-    update that brings an adopted webhook to the inputs (no state holds it yet).
-    """
-    if stored_config and isinstance(exc, DfnsUnauthorizedError | DfnsForbiddenError):
-        cause = (
-            "the auth token is invalid, expired or for another region"
-            if isinstance(exc, DfnsUnauthorizedError)
-            else f"the service account needs the {permission} permission"
-        )
-        return DfnsProviderError(
-            f"{what}: Dfns refused (HTTP {exc.status}: {exc.dfns_message or 'no message'}): "
-            f"{cause}. {STORED_CONFIG_NOTE}"
-        )
-    if isinstance(exc, DfnsForbiddenError):
-        return DfnsProviderError(
-            f"{what}: Dfns refused (HTTP 403: {exc.dfns_message or 'forbidden'}): the "
-            f"service account needs the {permission} permission, and its user action must "
-            "be allowed by your Dfns policies"
-        )
-    if isinstance(exc, DfnsPendingApprovalError):
-        approval = f" {exc.error_id}" if exc.error_id else ""
-        if adopting:
-            # Nothing is in the state yet: a refresh has nothing to read, and the next
-            # `pulumi up` adopts the webhook again, whatever the policy decided.
-            after = (
-                "nothing was recorded; once it is approved or rejected, run `pulumi up` "
-                "again: it adopts the webhook again and changes what still differs"
-            )
-        elif permission == "Webhooks:Create":
-            after = (
-                "once approved, adopt the new webhook with adopt_webhook_id (or reject it) "
-                "and run `pulumi up` again"
-            )
-        else:
-            after = "once it is approved or rejected, run `pulumi refresh` and `pulumi up`"
-        return DfnsProviderError(
-            f"{what}: a Dfns policy holds this change for approval{approval}; {after}"
-        )
-    if _is_webhook_limit(exc):
-        return DfnsProviderError(
-            f"{what}: Dfns's webhook limit is reached ({exc.dfns_message}); delete unused "
-            "webhooks, or when replacing (secret_version) set the resource option "
-            "delete_before_replace=True so the old webhook goes first"
-        )
-    return DfnsProviderError(f"{what}: {exc}")

@@ -24,15 +24,9 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime import rpc  # loaded already: the provider server is pulumi's
 
-from .core import (
-    HEALTH,
-    PROGRAM_ONLY,
-    RECORDED_ONLY,
-    DfnsProviderError,
-    WebhookCore,
-    explain,
-)
+from .core import HEALTH, PROGRAM_ONLY, RECORDED_ONLY, WebhookCore
 from .inputs import SECRET_PROPERTIES
+from .operation_errors import DfnsProviderError, explain
 from .plugin.names import PLUGIN_ONLY_NAMES, SNAKE_OF
 from .settings import ALL_SETTINGS
 from .tracebacks import install_one_line_errors
