@@ -1,9 +1,21 @@
-"""Shared fixtures: emulator processes on loopback, one per test or per module."""
+"""Shared fixtures (emulator processes on loopback, one per test or per module) and the
+test tiers (README "Development").
+
+Tiers: the fast tier (`-m "not processes"`) is every test that runs in the pytest
+process or starts one process (typically its emulator). A test that starts more is
+marked `processes`: by the rules below (its file, its fixtures), or by hand. The rule
+is enforced, not trusted: a test not marked `processes` that starts a second process
+fails, saying so, so a new test lands in the right tier the first time it runs.
+`long` marks the full-size soak and rotation proofs: they are moved to the front so
+parallel workers (xdist) overlap them with everything else.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +50,55 @@ def user_project(tmp_path_factory: pytest.TempPathFactory) -> UserProject:
     virtualenv has the wheel installed alone (about a minute: build, venv, pip)."""
     workdir = tmp_path_factory.mktemp("package-user")
     return make_user_project(workdir, "my-webhooks", "Webhooks of my service")
+
+
+# -- tiers -----------------------------------------------------------------------------
+
+# Files whose every test starts several processes: the harness runs the program and the
+# provider (test_cli_*), the real CLI (test_realcli_*), pip, build and mypy (wheel).
+PROCESS_FILES = ("test_cli_", "test_realcli_", "test_wheel_", "test_typing")
+# Fixtures that start a process beside the emulator: the SDK's provider server.
+PROCESS_FIXTURES = frozenset({"engine", "user_project"})
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = item.path.name
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            name.startswith(PROCESS_FILES)
+            or fixtures & PROCESS_FIXTURES
+            or item.get_closest_marker("wheel")
+            or item.get_closest_marker("long")
+        ):
+            item.add_marker(pytest.mark.processes)
+        if item.get_closest_marker("wheel"):
+            # One worker builds the wheel once (a session fixture is per worker).
+            item.add_marker(pytest.mark.xdist_group("wheel"))
+    # The longest first, after any random reordering: a worker starts them at once.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture(autouse=True)
+def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Count the processes this test starts; more than one needs `processes`."""
+    started: list[str] = []
+    original = subprocess.Popen.__init__
+
+    def counting(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        started.append(str(args if isinstance(args, str) else list(args)[:3]))
+        original(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = counting  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original  # type: ignore[method-assign]
+    if len(started) > 1 and request.node.get_closest_marker("processes") is None:
+        pytest.fail(
+            f"this test started {len(started)} processes ({'; '.join(started[:4])}): mark it "
+            "@pytest.mark.processes (or add a rule in tests/conftest.py) so the fast tier "
+            "stays in-process and single-process",
+            pytrace=False,
+        )

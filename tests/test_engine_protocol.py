@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 from pulumi_dfns.tracebacks import install_one_line_errors
@@ -293,8 +294,14 @@ def test_a_fraction_where_text_is_asked_is_refused_naming_the_property(
 
 
 def test_check_skips_values_not_yet_known(engine: ProviderServer) -> None:
-    checked = engine.check({"url": UNKNOWN, "events": UNKNOWN, "description": UNKNOWN})
+    news = {"url": UNKNOWN, "events": UNKNOWN, "description": UNKNOWN, "status": UNKNOWN}
+    checked = engine.check(news)
     assert checked.failures == []
+    # Unknowns come back as they went in (not dropped, defaulted or normalised): the
+    # engine decides the diff once they are known. The SDK reads the sentinel back as
+    # its `Unknown`.
+    assert sorted(checked.inputs) == sorted(news)
+    assert all(isinstance(v, Unknown) for v in checked.inputs.values()), checked.inputs
 
 
 def test_missing_settings_fail_check_naming_the_key(emulator: EmulatorProcess) -> None:
@@ -446,3 +453,19 @@ def test_a_refused_token_at_refresh_and_destroy_says_which_config_they_use(
         assert stale not in details
         assert details.strip().count("\n") == 0, details
     assert [w["id"] for w in emulator.webhooks()] == [webhook_id]
+
+
+def test_a_url_with_surrounding_spaces_is_stored_trimmed(
+    engine: ProviderServer, emulator: EmulatorProcess
+) -> None:
+    """What is stored, everywhere: check's inputs (the state), Dfns, the outputs; and the
+    next check of the same spaced url is no change."""
+    spaced = {**INPUTS, "url": "  \thttps://receiver.example/dfns \n"}
+    checked = engine.check(spaced)
+    assert checked.failures == []
+    assert checked.inputs["url"] == "https://receiver.example/dfns"
+    webhook_id, outs = engine.create(checked.inputs)
+    assert [w["url"] for w in emulator.webhooks()] == ["https://receiver.example/dfns"]
+    assert outs["url"] == "https://receiver.example/dfns"
+    again = engine.check(spaced, olds=checked.inputs)
+    assert engine.diff(webhook_id, plaintext(outs), again.inputs).changes == DIFF_NONE
