@@ -54,28 +54,41 @@ def user_project(tmp_path_factory: pytest.TempPathFactory) -> UserProject:
 
 # -- tiers -----------------------------------------------------------------------------
 
-# Files whose every test starts several processes: the harness runs the program and the
-# provider (test_cli_*), the real CLI (test_realcli_*), pip, build and mypy (wheel).
-PROCESS_FILES = ("test_cli_", "test_realcli_", "test_wheel_", "test_typing")
+# Files whose tests start several processes: the harness runs the program and the
+# provider (test_cli_*), the real CLI (test_realcli_*), pip, build and mypy (wheel,
+# typing), the quickstart (emulator and engine), the audit command, the receiver and
+# the SDK's provider server (deliveries, engine protocol).
+PROCESS_FILES = (
+    "test_cli_",
+    "test_realcli_",
+    "test_wheel_",
+    "test_typing",
+    "test_quickstart",
+    "test_audit",
+    "test_deliveries",
+    "test_engine_protocol",
+)
 # Fixtures that start a process beside the emulator: the SDK's provider server.
 PROCESS_FIXTURES = frozenset({"engine", "user_project"})
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark by the rules as each test is collected, before `-m` selects."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if (
+        item.path.name.startswith(PROCESS_FILES)
+        or fixtures & PROCESS_FIXTURES
+        or item.get_closest_marker("wheel")
+        or item.get_closest_marker("long")
+    ):
+        item.add_marker(pytest.mark.processes)
+    if item.get_closest_marker("wheel"):
+        # One worker builds the wheel once (a session fixture is per worker).
+        item.add_marker(pytest.mark.xdist_group("wheel"))
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        name = item.path.name
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if (
-            name.startswith(PROCESS_FILES)
-            or fixtures & PROCESS_FIXTURES
-            or item.get_closest_marker("wheel")
-            or item.get_closest_marker("long")
-        ):
-            item.add_marker(pytest.mark.processes)
-        if item.get_closest_marker("wheel"):
-            # One worker builds the wheel once (a session fixture is per worker).
-            item.add_marker(pytest.mark.xdist_group("wheel"))
     # The longest first, after any random reordering: a worker starts them at once.
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 

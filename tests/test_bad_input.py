@@ -250,6 +250,7 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
 ]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("change", "setting", "words"),
     [case[1:] for case in BAD_SETTINGS],
@@ -301,6 +302,7 @@ BAD_AT_CALL_TIME: list[tuple[str, Any, str]] = [
 ]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("change", "setting"),
     [case[1:] for case in BAD_AT_CALL_TIME],

@@ -254,6 +254,7 @@ def install(npm: str, prefix: Path) -> None:
         unavailable(f"npm could not install {TS_SDK}: {run.stderr.strip()[-300:]}")
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_typescript_sdk_full_lifecycle(
     start_emulator: Callable[..., EmulatorProcess], key_type: str

@@ -131,6 +131,7 @@ def test_without_a_moment_every_look_alike_is_named_undatable() -> None:
     assert Look([{**INPUTS, "id": "wh-c"}], INPUTS, 5.0).undatable == ["wh-c"]
 
 
+@pytest.mark.processes
 def test_a_delete_answered_404_while_dfns_still_lists_it_fails_and_keeps_it(
     emulator: EmulatorProcess,
 ) -> None:

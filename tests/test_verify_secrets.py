@@ -189,6 +189,7 @@ def test_the_receiver_follows_its_secrets_file(tmp_path: Path) -> None:
         assert (post(port, OLD), post(port, NEW)) == (401, 200)
 
 
+@pytest.mark.processes
 def test_the_receiver_refuses_a_negative_tolerance_and_no_secrets() -> None:
     cases: list[tuple[list[str], dict[str, str]]] = [
         (["--tolerance", "-1"], {"DFNS_WEBHOOK_SECRETS": OLD}),
