@@ -37,21 +37,25 @@ CORE = "provider/pulumi_dfns"
 # -x: the first failure kills the mutant; no random order, no plugins' caches.
 MODULE_TESTS: dict[str, list[str]] = {
     "inputs": ["tests/test_inputs.py", "tests/test_bad_input.py", "tests/test_secret_echo.py"],
-    "client": ["tests/test_client.py", "tests/test_hostile_review.py", "tests/test_lost.py"],
+    "client": [
+        "tests/test_client.py",
+        "tests/test_hostile_review.py",
+        "tests/test_recovery_rounds.py",
+    ],
     "transport": ["tests/test_transport.py", "tests/test_client.py", "tests/test_rate_limit.py"],
     "retry_policy": [
         "tests/test_rate_limit.py",
         "tests/test_client.py",
         "tests/test_hostile_review.py",
     ],
-    "recovery": ["tests/test_lost.py", "tests/test_hostile_review.py"],
+    "recovery": ["tests/test_recovery_rounds.py", "tests/test_hostile_review.py"],
     "signing": ["tests/test_client.py", "tests/test_user_action_binding.py"],
     "delivery": ["tests/test_verify_secrets.py", "tests/test_secret_echo.py"],
     "redact": ["tests/test_secret_echo.py", "tests/test_redaction.py", "tests/test_audit.py"],
     "provider": [
         "tests/test_inputs.py",
         "tests/test_explain.py",
-        "tests/test_lost.py",
+        "tests/test_recovery_rounds.py",
         "tests/test_engine_protocol.py",
         "tests/test_operations.py",
     ],

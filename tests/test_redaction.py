@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from pulumi_dfns.redact import SHOWN_MAX, TEXT_MAX, shown_text, shown_url
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 
@@ -88,3 +89,36 @@ def test_a_receivers_answer_to_the_ping_is_redacted(
     assert f"upstream {SHOWN} refused the event" in details
     assert_redacted(details)
     assert emulator.webhooks() == []  # the change was not kept
+
+
+# -- the redaction's own edges (in-process): what a log line can hold ----------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://host.example/p#token=s3cr3t", "https://host.example/p#***"),
+        ("https://host.example/p?a=1#s3cr3t", "https://host.example/p?a=***#***"),
+        ("https://host.example/p?s3cr3t", "https://host.example/p?***"),
+        ("https://host.example?x=s3cr3t", "https://host.example?x=***"),
+        ("host.example/p?x=s3cr3t", "host.example/p?x=***"),
+    ],
+)
+def test_fragments_and_bare_queries_are_hidden(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+def test_a_long_url_is_cut_to_the_limit_and_says_how_long_it_was() -> None:
+    exact = "https://host.example/" + "a" * (SHOWN_MAX - len("https://host.example/"))
+    assert shown_url(exact) == exact  # at the limit: whole
+    longer = exact + "b"
+    cut = shown_url(longer)
+    assert cut == f"{exact[: SHOWN_MAX - 1]}… ({SHOWN_MAX + 1} characters)"
+
+
+def test_a_long_text_is_cut_to_the_limit() -> None:
+    assert shown_text("x" * TEXT_MAX) == "x" * TEXT_MAX
+    assert shown_text("x" * (TEXT_MAX + 1)) == "x" * (TEXT_MAX - 1) + "…"
+    # Redacted first, then cut: a url past the cut is hidden, not half shown.
+    text = "y" * (TEXT_MAX - 10) + f" {LEAKY}"
+    assert "hunter2" not in shown_text(text) and len(shown_text(text)) == TEXT_MAX

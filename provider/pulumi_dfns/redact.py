@@ -9,7 +9,6 @@ through `shown_url`, the one redaction of the package: userinfo and query values
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode
 
 # Enough to recognise a receiver; an error never carries a whole 10,000-character url.
 SHOWN_MAX = 120
@@ -44,8 +43,10 @@ def shown_url(url: object) -> str:
         path, _, _frag = path.partition("#")
         fragment = "#" + HIDDEN
     if qmark:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, HIDDEN) for k, _ in pairs], safe="*") if pairs else HIDDEN
+        # Names stay (`?token=***` says which parameter held it); a part without `=`
+        # (`?s3cr3t`) is all value, so all of it is hidden.
+        parts = [part.partition("=") for part in query.split("&") if part]
+        query = "&".join(f"{k}={HIDDEN}" if eq else HIDDEN for k, eq, _ in parts) or HIDDEN
     shown = f"{scheme}{sep}{authority}{path}{qmark}{query}{fragment}"
     if len(shown) > SHOWN_MAX:
         return f"{shown[: SHOWN_MAX - 1]}… ({len(text)} characters)"
