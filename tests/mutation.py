@@ -47,6 +47,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_rate_limit.py",
         "tests/test_client.py",
         "tests/test_hostile_review.py",
+        "tests/test_recovery_rounds.py",
     ],
     "recovery": ["tests/test_recovery_rounds.py", "tests/test_hostile_review.py"],
     "signing": ["tests/test_client.py", "tests/test_user_action_binding.py"],
