@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.emulator import EmulatorProcess
+from tests.support.emulator import FORK, EmulatorProcess, Zygote
 from tests.support.wheel_project import UserProject, make_user_project
 
 
@@ -93,10 +93,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _zygote() -> None:
+    """The warm process emulators are forked from (tests/support/zygote.py), started
+    before any test so that no test is charged with it."""
+    if FORK:
+        Zygote.get()
+
+
 @pytest.fixture(autouse=True)
 def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Count the processes this test starts; more than one needs `processes`."""
+    """Count the processes this test starts (emulators forked from the zygote too);
+    more than one needs `processes`."""
     started: list[str] = []
+    emulators = EmulatorProcess.started
     original = subprocess.Popen.__init__
 
     def counting(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
@@ -108,6 +118,7 @@ def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         subprocess.Popen.__init__ = original  # type: ignore[method-assign]
+    started += ["emulator"] * (EmulatorProcess.started - emulators)
     if len(started) > 1 and request.node.get_closest_marker("processes") is None:
         pytest.fail(
             f"this test started {len(started)} processes ({'; '.join(started[:4])}): mark it "
