@@ -72,13 +72,6 @@ PROCESS_FILES = (
 PROCESS_FIXTURES = frozenset({"engine", "user_project"})
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Under -n, tests marked xdist_group (the wheel's) share one worker: xdist's
-    # "loadgroup" does that and otherwise schedules as its default "load" does.
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
-
-
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark by the rules as each test is collected, before `-m` selects."""
     fixtures = set(getattr(item, "fixturenames", ()))
@@ -89,9 +82,6 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         or item.get_closest_marker("long")
     ):
         item.add_marker(pytest.mark.processes)
-    if item.get_closest_marker("wheel"):
-        # One worker builds the wheel once (a session fixture is per worker).
-        item.add_marker(pytest.mark.xdist_group("wheel"))
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
