@@ -102,6 +102,8 @@ def test_a_receivers_answer_to_the_ping_is_redacted(
         ("https://host.example/p?s3cr3t", "https://host.example/p?***"),
         ("https://host.example?x=s3cr3t", "https://host.example?x=***"),
         ("host.example/p?x=s3cr3t", "host.example/p?x=***"),
+        ("https://?token=s3cr3t", "https://?token=***"),  # no host at all
+        ("https://#s3cr3t", "https://#***"),
     ],
 )
 def test_fragments_and_bare_queries_are_hidden(url: str, shown: str) -> None:
