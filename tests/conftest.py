@@ -72,6 +72,34 @@ PROCESS_FILES = (
 PROCESS_FIXTURES = frozenset({"engine", "user_project"})
 
 
+# Tests that need the wheel's project (the session fixture `user_project`): run in one
+# xdist worker, so it is built once, and never two at a time (one of them hides
+# py.typed in the project's virtualenv for a moment).
+WHEEL_FILES = ("tests/test_typing.py", "tests/test_wheel_template.py")
+
+
+class WheelTogether:
+    """A plugin for xdist (registered only where xdist is loaded: its hook is unknown
+    otherwise): xdist's scope scheduling, one scope per test but one for all the
+    wheel's tests. xdist's own `loadgroup` groups nothing under pytest 9 here: the
+    nodeid suffix it relies on is not applied."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+            def _split_scope(self, nodeid: str) -> str:
+                return "wheel" if nodeid.startswith(WHEEL_FILES) else nodeid
+
+        return Scheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(WheelTogether(), "pulumi-dfns-wheel-together")
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark by the rules as each test is collected, before `-m` selects."""
     fixtures = set(getattr(item, "fixturenames", ()))
