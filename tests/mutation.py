@@ -20,6 +20,7 @@ killed / survived / incompetent and every survivor's diff.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -141,10 +142,32 @@ def sample(session: Path, size: int | None, seed: int) -> tuple[int, int]:
         return size, len(ids)
 
 
-def results(session: Path) -> dict[str, Any]:
+def annotation_spans(module: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's annotations are: with `from __future__ import annotations`
+    (every core module) they are never evaluated, so a mutant there cannot be told
+    apart by any test: an equivalent mutant, accepted (README "Mutation testing")."""
+    spans = []
+    for node in ast.walk(ast.parse(module.read_text())):
+        notes: list[ast.expr | None] = []
+        if isinstance(node, ast.arg):
+            notes.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            notes.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        for note in notes:
+            if note is not None and note.end_lineno is not None:
+                end = (note.end_lineno, note.end_col_offset or 0)
+                spans.append(((note.lineno, note.col_offset), end))
+    return spans
+
+
+def results(session: Path, module: Path) -> dict[str, Any]:
     from cosmic_ray.work_db import WorkDB, use_db
 
     counts = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "pending": 0}
+    counts["equivalent"] = 0  # survivors in annotations (counted in survived too)
+    spans = annotation_spans(module)
     survivors: list[dict[str, Any]] = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         done = dict(db.results)
@@ -161,15 +184,19 @@ def results(session: Path) -> dict[str, Any]:
             else:
                 counts["survived"] += 1
                 mutation = item.mutations[0]
+                start = tuple(mutation.start_pos)
+                equivalent = any(a <= start < b for a, b in spans)
+                counts["equivalent"] += equivalent
                 survivors.append(
                     {
                         "job": item.job_id,
                         "line": mutation.start_pos[0],
                         "operator": mutation.operator_name,
+                        "equivalent": equivalent,
                         "diff": result.diff,
                     }
                 )
-    judged = counts["killed"] + counts["survived"]
+    judged = counts["killed"] + counts["survived"] - counts["equivalent"]
     score = round(100 * counts["killed"] / judged, 1) if judged else None
     return {**counts, "score": score, "survivors": survivors}
 
@@ -194,11 +221,17 @@ def run_module(workdir: Path, source: Path, module: str, size: int | None, seed:
     chosen, total = sample(session, size, seed)
     print(f"{module}: {chosen} of {total} mutants, baseline {took:.1f}s", flush=True)
     subprocess.run([cosmic, "exec", str(config), str(session)], cwd=source, env=env, check=True)
-    summary = {"module": module, "mutants": total, "run": chosen, **results(session)}
+    summary = {
+        "module": module,
+        "mutants": total,
+        "run": chosen,
+        **results(session, source / CORE / f"{module}.py"),
+    }
     (workdir / f"{module}.json").write_text(json.dumps(summary, indent=1))
     print(
         f"{module}: score {summary['score']}% killed {summary['killed']} "
-        f"survived {summary['survived']} incompetent {summary['incompetent']}",
+        f"survived {summary['survived']} (equivalent {summary['equivalent']}) "
+        f"incompetent {summary['incompetent']}",
         flush=True,
     )
 
@@ -206,7 +239,7 @@ def run_module(workdir: Path, source: Path, module: str, size: int | None, seed:
 def report(workdir: Path, modules: list[str]) -> None:
     rows = []
     lines = [
-        "| module | mutants | run | killed | survived | incompetent | score |",
+        "| module | mutants | run | killed | survived (equivalent) | incompetent | score |",
         "|---" * 7 + "|",
     ]
     for module in modules:
@@ -216,12 +249,15 @@ def report(workdir: Path, modules: list[str]) -> None:
         s = json.loads(path.read_text())
         rows.append(s)
         lines.append(
-            f"| {module} | {s['mutants']} | {s['run']} | {s['killed']} | {s['survived']} "
+            f"| {module} | {s['mutants']} | {s['run']} | {s['killed']} "
+            f"| {s['survived']} ({s.get('equivalent', 0)}) "
             f"| {s['incompetent']} | {s['score']}% |"
         )
     for s in rows:
         for survivor in s["survivors"]:
-            lines += ["", f"{s['module']} line {survivor['line']} ({survivor['operator']}):"]
+            kind = "equivalent: an annotation" if survivor.get("equivalent") else "survived"
+            where = f"{s['module']} line {survivor['line']} ({survivor['operator']})"
+            lines += ["", f"{where}, {kind}:"]
             lines += ["```diff", survivor["diff"].strip(), "```"]
     (workdir / "report.md").write_text("\n".join(lines) + "\n")
     (workdir / "report.json").write_text(json.dumps(rows, indent=1))
@@ -236,6 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".mutation")
     parser.add_argument("--source", type=Path, help="a copy to mutate (default: a fresh one)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--rescore", action="store_true", help="recount the sessions in --workdir, then report"
+    )
     args = parser.parse_args(argv)
     modules = [m.strip() for m in args.modules.split(",") if m.strip()]
     unknown = sorted(set(modules) - set(MODULE_TESTS))
@@ -243,7 +282,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--modules: not a core module: {', '.join(unknown)}")
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
+    if args.rescore:
+        source = args.source.resolve() if args.source else workdir / "src"
+        for module in modules:
+            path = workdir / f"{module}.json"
+            if path.exists():
+                old = json.loads(path.read_text())
+                fresh = results(workdir / f"{module}.sqlite", source / CORE / f"{module}.py")
+                path.write_text(json.dumps({**old, **fresh}, indent=1))
+    elif not args.report_only:
         source = args.source.resolve() if args.source else copy_tree(workdir)
         for module in modules:
             run_module(workdir, source, module, args.sample, args.seed)
