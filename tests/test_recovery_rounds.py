@@ -16,12 +16,12 @@ import pytest
 import requests
 
 from pulumi_dfns.client import DfnsClient
-from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator, Look
+from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator, Look, get_unless_gone
 from pulumi_dfns.transport import Transport
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 
-INPUTS = {
+INPUTS: dict[str, Any] = {
     "url": "https://receiver.example/rounds",
     "events": ["wallet.created"],
     "description": "rounds",
@@ -161,3 +161,15 @@ def test_a_delete_answered_404_while_dfns_still_lists_it_fails_and_keeps_it(
         assert emulator.webhooks() == []
     finally:
         engine.close()
+
+
+def test_a_webhook_counts_as_gone_after_three_404s_half_a_second_then_a_second_apart(
+    emulator: EmulatorProcess,
+) -> None:
+    pauses: list[float] = []
+    gone = "wh-00000-00000-0000000000000000"
+    assert get_unless_gone(emulator.client(), gone, sleep=pauses.append) is None
+    assert pauses == [0.5, 1.0]  # retry_policy.CONFIRM_PAUSES: 1.5 s in all
+    assert [(e["path"], e["status"]) for e in emulator.requests_log()] == [
+        (f"/webhooks/{gone}", 404)
+    ] * 3

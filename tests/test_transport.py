@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -137,3 +138,15 @@ def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
     assert DfnsClient(settings).list_webhooks() == []
     assert len(served) == 1 and served[0].startswith("/webhooks"), served
+
+
+def test_a_refused_connection_names_the_api_url_and_was_never_sent() -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    settings = ClientSettings(api_url=url, auth_token="header.payload.signature", max_attempts=1)
+    with pytest.raises(DfnsTransportError) as caught:
+        DfnsClient(settings).list_webhooks()
+    assert f"cannot connect to {url}: is dfns:apiUrl right?" in str(caught.value)
+    assert caught.value.maybe_applied is False
