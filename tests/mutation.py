@@ -51,7 +51,11 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_recovery_rounds.py",
     ],
     "recovery": ["tests/test_recovery_rounds.py", "tests/test_hostile_review.py"],
-    "signing": ["tests/test_client.py", "tests/test_user_action_binding.py"],
+    "signing": [
+        "tests/test_client.py",
+        "tests/test_user_action_binding.py",
+        "tests/test_settings.py",
+    ],
     "delivery": ["tests/test_verify_secrets.py", "tests/test_secret_echo.py"],
     "redact": ["tests/test_secret_echo.py", "tests/test_redaction.py", "tests/test_audit.py"],
     "provider": [

@@ -173,3 +173,18 @@ def test_a_webhook_counts_as_gone_after_three_404s_half_a_second_then_a_second_a
     assert [(e["path"], e["status"]) for e in emulator.requests_log()] == [
         (f"/webhooks/{gone}", 404)
     ] * 3
+
+
+def test_a_failed_listing_after_a_lost_answer_is_tried_again(emulator: EmulatorProcess) -> None:
+    """LISTING_ROUNDS: one failed listing does not end recovery; the next one decides."""
+    client = DfnsClient(emulator.settings(max_attempts=1))
+    creator = ExactlyOnceCreator(client, sleep=lambda _: None)
+    lose_next_create(emulator)
+    emulator.fault("GET", "/webhooks", "status", status=503)
+    with pytest.raises(CreateFailed) as caught:
+        creator.create(INPUTS)
+    # Dfns was asked twice and holds nothing: the one allowed attempt is spent.
+    assert "did not confirm the create after 1 attempt(s)" in str(caught.value), caught.value
+    listings = [e["status"] for e in emulator.requests_log() if e["path"] == "/webhooks"]
+    assert listings == [500, 503, 200]  # the POST, the failed listing, the next
+    assert emulator.webhooks() == []

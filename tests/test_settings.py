@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pulumi_dfns.errors import DfnsSettingsError
 from pulumi_dfns.settings import check_api_url, load_settings
-from pulumi_dfns.signing import b64url_decode, generate_private_key, private_key_pem
+from pulumi_dfns.signing import (
+    KEY_TYPES,
+    b64url_decode,
+    generate_private_key,
+    key_type_of,
+    load_private_key,
+    private_key_pem,
+)
 
 TOKEN = "header.payload.signature"
 
@@ -130,3 +137,25 @@ def test_settings_repr_hides_secrets(pem: str) -> None:
     settings = load_settings(config(pem), env={})
     assert TOKEN not in repr(settings)
     assert "PRIVATE KEY" not in repr(settings)
+
+
+def test_an_encrypted_key_without_its_passphrase_and_the_reverse_name_the_right_setting(
+    pem: str,
+) -> None:
+    encrypted = private_key_pem(generate_private_key("p256"), passphrase="open sesame")
+    with pytest.raises(DfnsSettingsError) as missing:
+        load_private_key(encrypted)
+    assert missing.value.setting == "dfns:privateKey"
+    assert "encrypted: set dfns:privateKeyPassphrase" in missing.value.reason
+    with pytest.raises(DfnsSettingsError) as extra:
+        load_private_key(pem, "open sesame")
+    assert extra.value.setting == "dfns:privateKeyPassphrase"
+    assert "not encrypted: remove the passphrase" in extra.value.reason
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_a_generated_key_is_of_the_type_asked(key_type: str) -> None:
+    key = generate_private_key(key_type)
+    assert key_type_of(key) == key_type
+    if key_type == "rsa":
+        assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
