@@ -14,7 +14,7 @@ import pytest
 
 from pulumi_dfns.redact import SHOWN_MAX, TEXT_MAX, shown_text, shown_url
 from tests.support.emulator import EmulatorProcess
-from tests.support.engine import EngineError, ProviderServer
+from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 # What Dfns or a receiver might say: a url with userinfo, a query token and a fragment.
@@ -46,6 +46,7 @@ def test_dfns_error_text_holding_a_url_is_redacted(
     )
     with pytest.raises(EngineError) as caught:
         engine.create(engine.check(GOOD).inputs)
+    assert caught.value.details.startswith(f"{ERROR_PREFIX}creating webhook: "), caught.value
     assert f"HTTP {status}: could not reach {SHOWN} (x)" in caught.value.details
     assert_redacted(caught.value.details)
     for secret in SECRETS:
