@@ -37,6 +37,7 @@ class Zygote:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.zygote", self.path],
+            stdin=subprocess.DEVNULL,  # an xdist worker's stdin is its channel
             stdout=subprocess.PIPE,
             text=True,
             env=env,
