@@ -1,15 +1,27 @@
-"""Shared fixtures: emulator processes on loopback, one per test or per module."""
+"""Shared fixtures (emulator processes on loopback, one per test or per module) and the
+test tiers (README "Development").
+
+Tiers: the fast tier (`-m "not processes"`) is every test that runs in the pytest
+process or starts one process (typically its emulator). A test that starts more is
+marked `processes`: by the rules below (its file, its fixtures), or by hand. The rule
+is enforced, not trusted: a test not marked `processes` that starts a second process
+fails, saying so, so a new test lands in the right tier the first time it runs.
+`long` marks the full-size soak and rotation proofs: they are moved to the front so
+parallel workers (xdist) overlap them with everything else.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import real_cli
-from tests.support.emulator import EmulatorProcess
+from tests.support.emulator import FORK, EmulatorProcess, Zygote
 from tests.support.wheel_project import UserProject, make_user_project
 
 
@@ -76,3 +88,104 @@ def pulumi_cli() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return binary
+
+
+# -- tiers -----------------------------------------------------------------------------
+
+# Files whose tests start several processes: the harness runs the program and the
+# provider (test_cli_*), the real CLI (test_realcli_*), pip, build and mypy (wheel,
+# typing), the quickstart (emulator and engine), the audit command, the receiver and
+# the SDK's provider server (deliveries, engine protocol).
+PROCESS_FILES = (
+    "test_cli_",
+    "test_realcli_",
+    "test_wheel_",
+    "test_typing",
+    "test_quickstart",
+    "test_audit",
+    "test_deliveries",
+    "test_engine_protocol",
+)
+# Fixtures that start a process beside the emulator: the SDK's provider server.
+PROCESS_FIXTURES = frozenset({"engine", "user_project"})
+
+
+# Tests that need the wheel's project (the session fixture `user_project`): run in one
+# xdist worker, so it is built once, and never two at a time (one of them hides
+# py.typed in the project's virtualenv for a moment).
+WHEEL_FILES = ("tests/test_typing.py", "tests/test_wheel_template.py")
+
+
+class WheelTogether:
+    """A plugin for xdist (registered only where xdist is loaded: its hook is unknown
+    otherwise): xdist's scope scheduling, one scope per test but one for all the
+    wheel's tests. xdist's own `loadgroup` groups nothing under pytest 9 here: the
+    nodeid suffix it relies on is not applied."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+            def _split_scope(self, nodeid: str) -> str:
+                return "wheel" if nodeid.startswith(WHEEL_FILES) else nodeid
+
+        return Scheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(WheelTogether(), "pulumi-dfns-wheel-together")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark by the rules as each test is collected, before `-m` selects."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if (
+        item.path.name.startswith(PROCESS_FILES)
+        or fixtures & PROCESS_FIXTURES
+        or item.get_closest_marker("wheel")
+        or item.get_closest_marker("long")
+    ):
+        item.add_marker(pytest.mark.processes)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The longest first, after any random reordering: a worker starts them at once.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _zygote() -> None:
+    """The warm process emulators are forked from (tests/support/zygote.py), started
+    before any test so that no test is charged with it."""
+    if FORK:
+        Zygote.get()
+
+
+@pytest.fixture(autouse=True)
+def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Count the processes this test starts (emulators forked from the zygote too);
+    more than one needs `processes`."""
+    started: list[str] = []
+    emulators = EmulatorProcess.started
+    original = subprocess.Popen.__init__
+
+    def counting(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        started.append(str(args if isinstance(args, str) else list(args)[:3]))
+        original(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = counting  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original  # type: ignore[method-assign]
+    started += ["emulator"] * (EmulatorProcess.started - emulators)
+    if len(started) > 1 and request.node.get_closest_marker("processes") is None:
+        pytest.fail(
+            f"this test started {len(started)} processes ({'; '.join(started[:4])}): mark it "
+            "@pytest.mark.processes (or add a rule in tests/conftest.py) so the fast tier "
+            "stays in-process and single-process",
+            pytrace=False,
+        )

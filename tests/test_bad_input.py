@@ -285,6 +285,7 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
 ]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("change", "setting", "words"),
     [case[1:] for case in BAD_SETTINGS],
@@ -341,6 +342,7 @@ BAD_AT_CALL_TIME: list[tuple[str, Any, str]] = [
 ]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("change", "setting"),
     [case[1:] for case in BAD_AT_CALL_TIME],

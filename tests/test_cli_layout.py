@@ -5,7 +5,6 @@ use. Credentials come from stack config here (no DFNS_* variable), as in product
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,6 @@ from tests.support.cli_project import (
     write_stack,
 )
 from tests.support.emulator import EmulatorProcess
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(tmp_path_factory.mktemp("layout") / "emulator").start()
-    yield emulator
-    emulator.stop()
 
 
 def test_the_reference_project_needs_no_main_and_keeps_stacks_in_stacks() -> None:

@@ -1,7 +1,8 @@
 """The reference project's dev stack through the offline engine (tests/harness), as the
 CLI runs it: the real program, the provider started as the CLI's shim starts it, the
-engine's step rules, a checkpoint. Against one emulator; the tests run in order, each
-starting from the state the previous one left (as a user's successive commands)."""
+engine's step rules, a checkpoint. Each test has its own emulator, project and state,
+and builds what it starts from (`world`: the dev stack after its first `up`), so
+any order, `-k` or xdist worker runs it the same (CI runs the suite in random order)."""
 
 from __future__ import annotations
 
@@ -51,15 +52,25 @@ class World:
         return [r for r in self.emulator.requests_log() if not r["path"].startswith("/_emulator")]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("lifecycle")
-    emulator = EmulatorProcess(base / "emulator").start()
-    project = reference_project(base / "project")
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[World]:
+    """A fresh emulator and a fresh copy of the reference project, nothing deployed."""
+    emulator = EmulatorProcess(tmp_path / "emulator").start()
+    project = reference_project(tmp_path / "project")
     try:
-        yield World(emulator, project, Harness(project, base / "state", env=emulator_env(emulator)))
+        yield World(
+            emulator, project, Harness(project, tmp_path / "state", env=emulator_env(emulator))
+        )
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def world(fresh: World) -> World:
+    """The dev stack after its first `up` (what test_first_up_of_the_dev_stack checks)."""
+    first = fresh.h.up("dev", skip_preview=True)
+    assert first.ok, first.output
+    return fresh
 
 
 def secrets_of(result: Result) -> dict[str, str]:
@@ -82,7 +93,8 @@ def assert_secrets_hidden(world: World, result: Result) -> None:
     assert f'"{SIG}": "{SECRET_SIG}"' in raw
 
 
-def test_first_up_of_the_dev_stack(world: World) -> None:
+def test_first_up_of_the_dev_stack(fresh: World) -> None:
+    world = fresh
     result = world.h.up("dev")
     assert result.ok, result.output
     assert " +  pulumi-python:dynamic/dfns:Webhook payments created" in result.output
@@ -232,7 +244,7 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     assert all(after[n]["id"] != before[n]["id"] for n in before)
     assert {w["id"] for w in world.emulator.webhooks()} == {v["id"] for v in after.values()}
     assert not any(r.delete for r in result.checkpoint.resources)
-    # Back to two webhooks for what follows.
+    # Taking c and d out of the program deletes them.
     for name in ("c", "d"):
         del hooks[name]
     world.set_webhooks(hooks)

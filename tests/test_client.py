@@ -103,6 +103,7 @@ def test_webhook_limit_is_enforced_like_dfns(emulator: EmulatorProcess) -> None:
     assert len(emulator.webhooks()) == 5
 
 
+@pytest.mark.processes
 def test_state_survives_an_emulator_restart(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:

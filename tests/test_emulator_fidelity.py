@@ -77,6 +77,7 @@ def test_credentials_json_names_both_credential_ids(emulator: EmulatorProcess) -
     assert [c["id"] for c in challenge["allowCredentials"]["key"]] == [creds["credentialId"]]
 
 
+@pytest.mark.processes
 def test_state_files_are_owner_only_and_tightened_on_restart(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
@@ -214,6 +215,7 @@ def test_kinds_no_sdk_lists_are_unknown_warned_never_blocked(kind: str) -> None:
     assert any(kind in w for w in checked.warnings)
 
 
+@pytest.mark.processes
 def test_the_emulator_refuses_unknown_kinds_unless_told_dfns_added_them(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
@@ -281,6 +283,7 @@ def test_lifetimes_are_flags(start_emulator: Callable[..., EmulatorProcess]) -> 
     assert expired.status_code == 403 and "expired" in message(expired)
 
 
+@pytest.mark.processes
 def test_unknown_fields_answer_400_unless_allowed(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
@@ -306,6 +309,7 @@ def test_bad_assumption_flags_are_refused(tmp_path: Path, flags: tuple[str, str]
         parse_args(["--data-dir", str(tmp_path), *flags])
 
 
+@pytest.mark.processes
 def test_a_data_dir_from_before_credential_uuids_gets_one(
     start_emulator: Callable[..., EmulatorProcess],
 ) -> None:
@@ -325,6 +329,7 @@ def test_a_data_dir_from_before_credential_uuids_gets_one(
 # -- the provider when Dfns's assumed answers differ -------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("status", "words", "hinted"),
     [

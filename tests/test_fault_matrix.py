@@ -368,7 +368,8 @@ def test_a_create_dfns_acts_on_late_is_named_in_a_warning(
     late = identical_webhooks(emulator, inputs) - {webhook_id}
     assert len(late) == 1
     (late_id,) = late
-    warning = next(line for line in engine.output()[printed:].splitlines() if late_id in line)
+    after = engine.output_with(late_id)[printed:]
+    warning = next(line for line in after.splitlines() if late_id in line)
     assert "nothing was deleted" in warning and "delete it in Dfns" in warning
     assert "pulumi_dfns.audit" in warning
     emulator.client().delete_webhook(late_id)  # as the warning tells the user

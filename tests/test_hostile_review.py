@@ -116,6 +116,7 @@ BAD_SETTINGS: list[tuple[str, dict[str, str], str, str]] = [
 ]
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("overrides", "setting", "words"),
     [case[1:] for case in BAD_SETTINGS],

@@ -38,3 +38,21 @@ def test_a_fraction_is_refused_naming_the_property(prop: str, value: float) -> N
 def test_true_is_not_a_number() -> None:
     checked = DfnsWebhookProvider().check({}, {**GOOD, "secret_version": True})
     assert named((p.property, p.reason) for p in checked.failures) == ["secret_version"]
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("On", "got 'On'"),  # a short word is worth showing
+        ("x" * 12, f"got '{'x' * 12}'"),  # up to 12 characters
+        ("x" * 13, "got other text"),  # longer: may be a secret pasted there
+        (5, "got 5"),
+        (["Enabled"], "got a list"),
+    ],
+)
+def test_a_refused_value_is_shown_only_when_short(status: object, shown: str) -> None:
+    from pulumi_dfns.inputs import check_inputs
+
+    checked = check_inputs({"url": "https://receiver.example/x", "events": ["*"], "status": status})
+    [(prop, reason)] = checked.failures
+    assert prop == "status" and shown in reason, reason

@@ -9,13 +9,14 @@ and the emulator must accept them all.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from dfns_sdk import DfnsClient, DfnsClientConfig, DfnsError, KeySigner
@@ -199,40 +200,61 @@ TS_KEYSIGNER = "@dfns/sdk-keysigner@0.8.3"
 TS_SCRIPT = Path(__file__).parent / "support" / "dfns_sdk_ts.cjs"
 
 
+def in_ci() -> bool:
+    """CI sets CI=true (.ci/run's caller; GitHub Actions and most others do the same)."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip on a developer's machine without node; in CI a missing tool fails the run:
+    a green CI must have run the TypeScript SDK."""
+    if in_ci():
+        pytest.fail(f"CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def npm_packages() -> tuple[str, Path]:
     """Install the TypeScript SDK once into a cache outside the repository; answer the
     node executable and the node_modules directory."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("node and npm are needed to run the TypeScript SDK")
+        unavailable("node and npm are needed to run the TypeScript SDK")
     cache = Path(
         os.environ.get("PULUMI_DFNS_NPM_CACHE", Path.home() / ".cache" / "pulumi-dfns-tests")
     )
     prefix = cache / "dfns-sdk-0.8.21"
     modules = prefix / "node_modules"
-    if not (modules / "@dfns" / "sdk-keysigner").is_dir():
-        prefix.mkdir(parents=True, exist_ok=True)
-        install = subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(prefix),
-                "--no-audit",
-                "--no-fund",
-                "--legacy-peer-deps",
-                TS_SDK,
-                TS_KEYSIGNER,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if install.returncode != 0:
-            pytest.skip(f"npm could not install {TS_SDK}: {install.stderr.strip()[-300:]}")
+    prefix.mkdir(parents=True, exist_ok=True)
+    # One install at a time: xdist workers run the key types in parallel.
+    with (cache / "install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (modules / "@dfns" / "sdk-keysigner").is_dir():
+            install(npm, prefix)
     return node, modules
 
 
+def install(npm: str, prefix: Path) -> None:
+    run = subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--legacy-peer-deps",
+            TS_SDK,
+            TS_KEYSIGNER,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if run.returncode != 0:
+        unavailable(f"npm could not install {TS_SDK}: {run.stderr.strip()[-300:]}")
+
+
+@pytest.mark.processes
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_typescript_sdk_full_lifecycle(
     start_emulator: Callable[..., EmulatorProcess], key_type: str

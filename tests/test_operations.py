@@ -95,7 +95,7 @@ def test_adopt_secret_becomes_the_secret_output_and_stays_secret(
     assert rpc.unwrap_rpc_secret(read_outs["secret"]) == known
     assert rpc.is_rpc_secret(read_outs["secret"]) and rpc.is_rpc_secret(read_outs["adopt_secret"])
     assert rpc.is_rpc_secret(read_inputs["adopt_secret"])
-    output = engine.output()
+    output = engine.output_with("the 'secret' output is the adopt_secret you gave")
     assert "the 'secret' output is the adopt_secret you gave; Dfns cannot confirm it" in output
     assert known not in output
 
@@ -238,7 +238,8 @@ def test_a_full_page_of_failures_is_a_lower_bound(
     assert read_outs["failed_deliveries"] == FAILURE_PAGE_LIMIT
     assert len(calls(emulator)) == 2  # still one page, whatever the backlog
     assert (
-        f"at least {FAILURE_PAGE_LIMIT} failed deliveries in the last 24 hours" in engine.output()
+        f"at least {FAILURE_PAGE_LIMIT} failed deliveries in the last 24 hours"
+        in engine.output_with("failed deliveries in the last 24 hours")
     )
 
 
@@ -420,7 +421,7 @@ def test_a_failed_health_read_leaves_the_refresh_and_the_outputs_unknown(
     assert read_outs.get("failed_deliveries") is None  # unknown, not 0 and not stale
     assert read_outs.get("last_delivery_failure") is None
     assert read_inputs["track_deliveries"] is True
-    output = engine.output()
+    output = engine.output_with("left unset")
     assert "Webhooks:Events:Read" in output and "left unset" in output
 
 

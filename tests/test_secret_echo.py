@@ -62,6 +62,7 @@ def _preview(tmp_path: Path, emulator: EmulatorProcess, secrets: dict[str, str])
     return "\n".join([result.output, *result.provider_stderr])
 
 
+@pytest.mark.processes
 def test_a_secret_adopt_secret_is_not_printed_by_a_failed_preview(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
@@ -77,6 +78,7 @@ def test_a_secret_adopt_secret_is_not_printed_by_a_failed_preview(
     assert "adopt_secret is given without adopt_webhook_id" in seen
 
 
+@pytest.mark.processes
 def test_a_secret_url_is_not_printed_by_a_failed_preview(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:

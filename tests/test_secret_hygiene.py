@@ -29,6 +29,7 @@ def visible(value: Any) -> Any:
     return value
 
 
+@pytest.mark.processes
 def test_no_secret_is_visible_anywhere(tmp_path: Path) -> None:
     emulator = EmulatorProcess(tmp_path / "emu").start()
     creds = emulator.credentials()

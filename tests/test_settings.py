@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pulumi_dfns.errors import DfnsSettingsError
 from pulumi_dfns.settings import check_api_url, load_settings
-from pulumi_dfns.signing import generate_private_key, private_key_pem
+from pulumi_dfns.signing import (
+    KEY_TYPES,
+    b64url_decode,
+    generate_private_key,
+    key_type_of,
+    load_private_key,
+    private_key_pem,
+)
 
 TOKEN = "header.payload.signature"
 
@@ -47,8 +57,11 @@ def test_environment_fills_what_config_lacks(pem: str) -> None:
 
 
 def test_key_file_and_passphrase(tmp_path: Path) -> None:
+    """The encrypted key file is read with the passphrase into the key that signs: an
+    assertion made with the loaded key verifies with the original key's public half."""
+    key = generate_private_key("rsa")
     key_file = tmp_path / "key.pem"
-    key_file.write_text(private_key_pem(generate_private_key("rsa"), passphrase="open sesame"))
+    key_file.write_text(private_key_pem(key, passphrase="open sesame"))
     settings = load_settings(
         {
             "dfns:authToken": TOKEN,
@@ -59,6 +72,17 @@ def test_key_file_and_passphrase(tmp_path: Path) -> None:
         env={},
     )
     assert settings.credential is not None
+    assert settings.credential.credential_id == "cr-1"
+    challenge = {"challenge": "c-123", "allowCredentials": {"key": [{"id": "cr-1"}]}}
+    signed = settings.credential.assertion_for(challenge)["credentialAssertion"]
+    client_data = b64url_decode(signed["clientData"])
+    assert json.loads(client_data) == {"type": "key.get", "challenge": "c-123"}
+    public = key.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    # Raises InvalidSignature unless the loaded key is this one.
+    public.verify(
+        b64url_decode(signed["signature"]), client_data, padding.PKCS1v15(), hashes.SHA256()
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,3 +137,25 @@ def test_settings_repr_hides_secrets(pem: str) -> None:
     settings = load_settings(config(pem), env={})
     assert TOKEN not in repr(settings)
     assert "PRIVATE KEY" not in repr(settings)
+
+
+def test_an_encrypted_key_without_its_passphrase_and_the_reverse_name_the_right_setting(
+    pem: str,
+) -> None:
+    encrypted = private_key_pem(generate_private_key("p256"), passphrase="open sesame")
+    with pytest.raises(DfnsSettingsError) as missing:
+        load_private_key(encrypted)
+    assert missing.value.setting == "dfns:privateKey"
+    assert "encrypted: set dfns:privateKeyPassphrase" in missing.value.reason
+    with pytest.raises(DfnsSettingsError) as extra:
+        load_private_key(pem, "open sesame")
+    assert extra.value.setting == "dfns:privateKeyPassphrase"
+    assert "not encrypted: remove the passphrase" in extra.value.reason
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_a_generated_key_is_of_the_type_asked(key_type: str) -> None:
+    key = generate_private_key(key_type)
+    assert key_type_of(key) == key_type
+    if key_type == "rsa":
+        assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.support.engine import ERROR_PREFIX
 from tests.support.soak import run
 
@@ -19,6 +21,7 @@ SEED = int(os.environ.get("SOAK_SEED", "20261127"))
 OPERATIONS = int(os.environ.get("SOAK_OPERATIONS", "160"))
 
 
+@pytest.mark.long
 def test_two_stacks_under_faults_leave_no_duplicate_orphan_or_foreign_deletion(
     tmp_path: Path,
 ) -> None:

@@ -1,11 +1,27 @@
-"""The transport reads the environment once: proxies, CA bundle; never ~/.netrc."""
+"""The transport reads the environment once: proxies, CA bundle; never ~/.netrc; and
+TLS is verified, shown against an https server on loopback."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from pulumi_dfns.client import DfnsClient
+from pulumi_dfns.errors import DfnsTransportError
+from pulumi_dfns.settings import ClientSettings
 from pulumi_dfns.transport import Transport
 from tests.support.emulator import EmulatorProcess
 
@@ -38,3 +54,101 @@ def test_netrc_credentials_never_replace_the_bearer_token(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("NETRC", str(netrc))
     assert emulator.client().list_webhooks() == []  # a Basic header would be a 401
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no trust store holds, made now (never committed)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pulumi-dfns test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class Listing(BaseHTTPRequestHandler):
+    """Dfns's empty listing, counting the requests that got through TLS."""
+
+    served: list[str]
+
+    def do_GET(self) -> None:
+        self.served.append(self.path)
+        body = json.dumps({"items": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """An https endpoint on loopback with an untrusted certificate: (url, cert, served)."""
+    cert_file, key_file = self_signed(tmp_path)
+    served: list[str] = []
+    handler = type("Handler", (Listing,), {"served": served})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert_file, served
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
+    https_server: tuple[str, Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert_file, served = https_server
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ClientSettings(api_url=url, auth_token="header.payload.signature", max_attempts=1)
+    with pytest.raises(DfnsTransportError) as caught:
+        DfnsClient(settings).list_webhooks()
+    assert "TLS failed" in str(caught.value)
+    assert caught.value.maybe_applied is False
+    assert served == []  # not one request (nor the bearer token) reached the endpoint
+    # The same endpoint, once its certificate is trusted (a corporate CA bundle): the
+    # refusal above was the certificate's, not a broken server's.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+    assert DfnsClient(settings).list_webhooks() == []
+    assert len(served) == 1 and served[0].startswith("/webhooks"), served
+
+
+def test_a_refused_connection_names_the_api_url_and_was_never_sent() -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    settings = ClientSettings(api_url=url, auth_token="header.payload.signature", max_attempts=1)
+    with pytest.raises(DfnsTransportError) as caught:
+        DfnsClient(settings).list_webhooks()
+    assert f"cannot connect to {url}: is dfns:apiUrl right?" in str(caught.value)
+    assert caught.value.maybe_applied is False

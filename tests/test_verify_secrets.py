@@ -189,6 +189,7 @@ def test_the_receiver_follows_its_secrets_file(tmp_path: Path) -> None:
         assert (post(port, OLD), post(port, NEW)) == (401, 200)
 
 
+@pytest.mark.processes
 def test_the_receiver_refuses_a_negative_tolerance_and_no_secrets() -> None:
     cases: list[tuple[list[str], dict[str, str]]] = [
         (["--tolerance", "-1"], {"DFNS_WEBHOOK_SECRETS": OLD}),
@@ -245,3 +246,22 @@ def test_the_receiver_answers_503_while_its_unavailable_file_exists(tmp_path: Pa
         assert post(port, OLD) == 503
         flag.unlink()
         assert post(port, OLD) == 200
+
+
+@pytest.mark.parametrize(
+    ("skew", "fresh"), [(-299, True), (299, True), (-301, False), (301, False)]
+)
+def test_freshness_is_a_window_on_both_sides_of_now(skew: float, fresh: bool) -> None:
+    """A sender's clock a little ahead (timestampSent after now) is as fresh as one a
+    little behind; past the tolerance either way is stale."""
+    from pulumi_dfns.delivery import DeliveryVerificationError, sign_delivery, verify_delivery
+
+    sent = 1_790_000_000
+    body = json.dumps({"id": "whe-1", "kind": "wallet.created", "timestampSent": sent}).encode()
+    header = sign_delivery(body, "whsec-window")
+    now = sent - skew
+    if fresh:
+        assert verify_delivery(body, header, "whsec-window", now=now)["id"] == "whe-1"
+    else:
+        with pytest.raises(DeliveryVerificationError, match="stale delivery"):
+            verify_delivery(body, header, "whsec-window", now=now)

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +140,14 @@ class ProviderServer:
     def output(self) -> str:
         """All the provider process printed (what the user would see)."""
         return (bytes(self.stdout) + bytes(self.stderr)).decode(errors="replace")
+
+    def output_with(self, text: str, within: float = 10.0) -> str:
+        """The output once it holds `text` (or at `within` seconds): the reader threads
+        copy the process's pipes a moment after a call has answered."""
+        deadline = time.monotonic() + within
+        while text not in (output := self.output()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return output
 
     # -- calls ------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from .control import CONTROL_ROUTES
 from .deliveries import Deliverer
 from .errors import ApiFailure
 from .store import Store
-from .testkit import TestKit
+from .testkit import Fault, TestKit
 
 CONTROL_PREFIX = "/_emulator/"
 MAX_BODY = 1 << 20
@@ -257,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             entry["fault"] = fault.action
             if fault.action == "status":
-                self._answer_fault_status(fault.status, fault.retry_after, entry)
+                self._answer_fault_status(fault, entry)
                 return
             if fault.action == "drop":
                 entry["status"] = None
@@ -290,17 +290,16 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must answer, not hang the client
             return Reply(500, ApiFailure(500, f"emulator error: {type(exc).__name__}").body())
 
-    def _answer_fault_status(
-        self, status: int, retry_after: float | None, entry: dict[str, Any]
-    ) -> None:
-        headers: dict[str, str] = {}
-        if retry_after is not None:
-            headers["Retry-After"] = f"{retry_after:g}"
+    def _answer_fault_status(self, fault: Fault, entry: dict[str, Any]) -> None:
+        status = fault.status
+        headers: dict[str, str] = dict(fault.headers or {})
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
         if status == 202:
             # ASSUMED shape (assumed.py): the provider reads only the status.
             body: Any = {"id": new_id("ap"), "status": "Pending", "kind": APPROVAL_BODY_KIND}
         else:
-            body = ApiFailure(status, f"injected fault: HTTP {status}").body()
+            body = ApiFailure(status, fault.message or f"injected fault: HTTP {status}").body()
         entry["status"] = status
         self.server.kit.record(entry)
         self._write(status, body, headers)

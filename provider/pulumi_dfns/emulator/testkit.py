@@ -21,7 +21,9 @@ class Fault:
     """What to do to the next `times` requests matching method and path (a glob).
 
     - status: answer `status` (with Retry-After when `retry_after` is set) without acting;
-      202 answers as a policy holding the change for approval.
+      202 answers as a policy holding the change for approval. `message` replaces the
+      error's message and `headers` are added to the answer: the words and rate-limit
+      headers (an HTTP-date Retry-After, X-RateLimit-Reset) a test needs Dfns to send.
     - delay: wait `delay` seconds, then act and answer normally.
     - drop: close the connection before acting.
     - drop_after: act, then close the connection without answering.
@@ -35,6 +37,8 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     times: int = 1
+    message: str | None = None
+    headers: dict[str, str] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
@@ -44,6 +48,7 @@ def parse_fault(body: Any) -> Fault:
     if not isinstance(body, dict):
         raise ApiFailure(400, "fault: body must be a JSON object")
     known = {"method", "path", "action", "status", "retryAfter", "delay", "times"}
+    known |= {"message", "headers"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise ApiFailure(400, f"fault: unrecognized key(s): {', '.join(unknown)}")
@@ -64,6 +69,14 @@ def parse_fault(body: Any) -> Fault:
         raise ApiFailure(400, "fault: status, retryAfter, delay and times are numbers") from None
     if fault.times < 1:
         raise ApiFailure(400, "fault.times: at least 1")
+    message, headers = body.get("message"), body.get("headers")
+    if message is not None and not isinstance(message, str):
+        raise ApiFailure(400, "fault.message: a string")
+    if headers is not None and not (
+        isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
+    ):
+        raise ApiFailure(400, "fault.headers: an object of strings")
+    fault.message, fault.headers = message, headers
     return fault
 
 
