@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from pulumi_dfns.client import DfnsClient
-from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator, Look, get_unless_gone
+from pulumi_dfns.gone import get_unless_gone
+from pulumi_dfns.recovery import CreateFailed, ExactlyOnceCreator, Look
 from pulumi_dfns.transport import Transport
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
