@@ -105,6 +105,14 @@ PROCESS_FILES = (
     "test_audit",
     "test_deliveries",
     "test_engine_protocol",
+    # the receiver, the audit and the quickstart as processes beside the emulator
+    "test_delivery_fidelity",
+    "test_second_review",
+    # the SDK's provider server or the plugin, run to read what they import
+    "test_start_imports",
+    # the real CLI and the plugin (also marked realcli)
+    "test_plugin_cli",
+    "test_plugin_migration",
 )
 # Fixtures that start a process beside the emulator: the SDK's provider server.
 PROCESS_FIXTURES = frozenset({"engine", "user_project"})
@@ -146,6 +154,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         or fixtures & PROCESS_FIXTURES
         or item.get_closest_marker("wheel")
         or item.get_closest_marker("long")
+        or item.get_closest_marker("realcli")
     ):
         item.add_marker(pytest.mark.processes)
 
