@@ -22,6 +22,7 @@ import pytest
 
 from tests.support import real_cli
 from tests.support.emulator import FORK, EmulatorProcess, Zygote
+from tests.support.plugin_cli import install_yaml_host
 from tests.support.wheel_project import UserProject, make_user_project
 
 
@@ -59,14 +60,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     (scripts/install-pulumi-cli: a `pulumi` on PATH, else a build from its Go module,
     minutes the first time, seconds after). Here, not in a fixture, so a first build is
     not charged to one test's timeout; its progress lines are shown as they come."""
-    if not any(item.get_closest_marker("realcli") for item in session.items):
+    realcli = [item for item in session.items if item.get_closest_marker("realcli")]
+    if not realcli:
         return
+    # The plugin's YAML programs need the YAML language host too (tests/support/
+    # plugin_cli.py): built here as well, for the same reason.
+    yaml_host = any(item.path.name.startswith("test_plugin_cli") for item in realcli)
+
+    def install() -> None:
+        real_cli.install()
+        if yaml_host:
+            install_yaml_host(timeout=None)
+
     capture = session.config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
         with capture.global_and_fixture_disabled():
-            real_cli.install()
+            install()
     else:
-        real_cli.install()
+        install()
 
 
 def in_ci() -> bool:

@@ -60,13 +60,13 @@ class Tools:
     plugin_dir: Path
 
 
-def _install_yaml_host() -> Path | None:
+def install_yaml_host(timeout: float | None = 250) -> Path | None:
     """scripts/install-pulumi-language-yaml: seconds when built before; a first build
-    takes minutes (run it by hand first on a slow machine)."""
+    takes minutes (tests/conftest.py runs it before the tests, with no timeout)."""
     script = ROOT / "scripts" / "install-pulumi-language-yaml"
     try:
         done = subprocess.run(
-            [str(script)], stdout=subprocess.PIPE, text=True, check=False, timeout=250
+            [str(script)], stdout=subprocess.PIPE, text=True, check=False, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return None
@@ -79,7 +79,7 @@ def tools() -> Tools:
     in CI) naming what is missing. The CLI is the one tests/conftest.py had
     scripts/install-pulumi-cli find or build for tests marked `realcli`."""
     pulumi = real_cli.INSTALLED.binary or _find("PULUMI_DFNS_CLI", "pulumi", "pulumi")
-    host = _find("PULUMI_DFNS_YAML_HOST", YAML_HOST, "pulumi-yaml") or _install_yaml_host()
+    host = _find("PULUMI_DFNS_YAML_HOST", YAML_HOST, "pulumi-yaml") or install_yaml_host()
     plugin_dir = Path(sys.executable).parent
     missing = []
     if pulumi is None or not pulumi.exists():
