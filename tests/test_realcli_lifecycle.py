@@ -2,8 +2,9 @@
 files: stack init, preview, up, a no-change preview, an update, `preview --diff`, a
 secret roll, refresh with drift, `stack output --show-secrets`, destroy. Each asserts
 the CLI's output and exit code, the Dfns requests (the emulator's log) and the state
-(`pulumi stack export`). The tests run in order against one emulator, each from the
-state the previous left, as a user's successive commands.
+(`pulumi stack export`). Each test builds what it needs on an emulator and project of
+its own (a fresh stack, or one `stack init` + `up` away, as a user's earlier commands
+would leave it), so they hold in any order and in parallel workers.
 
 Path: `preview` and `up` on the inline Automation API language server (`--client`, see
 tests/support/real_cli.py); `refresh`, `destroy`, `stack ...` on the CLI binary alone.
@@ -67,15 +68,31 @@ class World:
         return {w["id"]: w for w in self.emulator.webhooks()}
 
 
-@pytest.fixture(scope="module")
-def world(pulumi_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("realcli-lifecycle")
-    emulator = EmulatorProcess(base / "emulator").start()
-    project = reference_project(base / "project")
+@pytest.fixture
+def world(pulumi_cli: Path, tmp_path: Path) -> Iterator[World]:
+    """A fresh clone's project and an emulator: no stack yet."""
+    emulator = EmulatorProcess(tmp_path / "emulator").start()
+    project = reference_project(tmp_path / "project")
     try:
-        yield World(emulator, Cli(pulumi_cli, project, base, cli_env(emulator)))
+        yield World(emulator, Cli(pulumi_cli, project, tmp_path, cli_env(emulator)))
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def initialized(world: World) -> World:
+    """After `pulumi stack init dev`."""
+    result = world.cli.run("stack", "init", "dev")
+    assert result.ok, result
+    return world
+
+
+@pytest.fixture
+def deployed(initialized: World) -> World:
+    """After `pulumi up`: the dev stack's webhooks in Dfns and in the state."""
+    result = initialized.cli.run("up", "--stack", "dev", "--yes", "--skip-preview")
+    assert result.ok, result
+    return initialized
 
 
 def test_stack_init_creates_an_empty_stack(world: World) -> None:
@@ -87,7 +104,8 @@ def test_stack_init_creates_an_empty_stack(world: World) -> None:
     assert "encryptionsalt: v1:" in (world.cli.project / "stacks" / "Pulumi.dev.yaml").read_text()
 
 
-def test_a_first_preview_sends_nothing_to_dfns(world: World) -> None:
+def test_a_first_preview_sends_nothing_to_dfns(initialized: World) -> None:
+    world = initialized
     world.emulator.clear_log()
     result = world.cli.run("preview", "--stack", "dev")
     assert result.ok, result
@@ -98,7 +116,8 @@ def test_a_first_preview_sends_nothing_to_dfns(world: World) -> None:
     assert world.cli.resources() == []
 
 
-def test_up_creates_each_webhook_with_one_signed_post(world: World) -> None:
+def test_up_creates_each_webhook_with_one_signed_post(initialized: World) -> None:
+    world = initialized
     world.emulator.clear_log()
     result = world.cli.run("up", "--stack", "dev", "--yes")
     assert result.ok, result
@@ -123,7 +142,8 @@ def test_up_creates_each_webhook_with_one_signed_post(world: World) -> None:
         assert dfns_secret(world.emulator, hook_id) not in result.output
 
 
-def test_a_second_preview_expects_no_changes_and_sends_nothing(world: World) -> None:
+def test_a_second_preview_expects_no_changes_and_sends_nothing(deployed: World) -> None:
+    world = deployed
     world.emulator.clear_log()
     result = world.cli.run("preview", "--stack", "dev", "--expect-no-changes")
     assert result.ok, result
@@ -132,7 +152,8 @@ def test_a_second_preview_expects_no_changes_and_sends_nothing(world: World) -> 
     assert dfns_calls(world.emulator) == []
 
 
-def test_preview_with_refresh_reads_each_webhook_once(world: World) -> None:
+def test_preview_with_refresh_reads_each_webhook_once(deployed: World) -> None:
+    world = deployed
     world.emulator.clear_log()
     result = world.cli.run("preview", "--stack", "dev", "--refresh", "--expect-no-changes")
     assert result.ok, result
@@ -141,7 +162,8 @@ def test_preview_with_refresh_reads_each_webhook_once(world: World) -> None:
     )
 
 
-def test_reordered_events_are_no_diff(world: World) -> None:
+def test_reordered_events_are_no_diff(deployed: World) -> None:
+    world = deployed
     hooks = world.config()
     hooks["payments"]["events"] = list(reversed(hooks["payments"]["events"]))
     world.set_webhooks(hooks)
@@ -152,7 +174,8 @@ def test_reordered_events_are_no_diff(world: World) -> None:
     assert dfns_calls(world.emulator) == []
 
 
-def test_preview_diff_of_a_changed_description(world: World) -> None:
+def test_preview_diff_of_a_changed_description(deployed: World) -> None:
+    world = deployed
     hooks = world.config()
     hooks["payments"]["description"] = "Payments service, v2"
     world.set_webhooks(hooks)
@@ -170,7 +193,11 @@ def test_preview_diff_of_a_changed_description(world: World) -> None:
     assert "~ 1 to update" in result.output
 
 
-def test_a_changed_description_is_one_signed_put(world: World) -> None:
+def test_a_changed_description_is_one_signed_put(deployed: World) -> None:
+    world = deployed
+    hooks = world.config()
+    hooks["payments"]["description"] = "Payments service, v2"
+    world.set_webhooks(hooks)
     before = world.state()
     world.emulator.clear_log()
     result = world.cli.run("up", "--stack", "dev", "--yes")
@@ -186,7 +213,8 @@ def test_a_changed_description_is_one_signed_put(world: World) -> None:
     assert {n: r["id"] for n, r in after.items()} == {n: r["id"] for n, r in before.items()}
 
 
-def test_a_secret_roll_creates_the_new_webhook_before_deleting_the_old(world: World) -> None:
+def test_a_secret_roll_creates_the_new_webhook_before_deleting_the_old(deployed: World) -> None:
+    world = deployed
     old = world.state()
     old_secret = dfns_secret(world.emulator, old["payments"]["id"])
     hooks = world.config()
@@ -216,7 +244,8 @@ def test_a_secret_roll_creates_the_new_webhook_before_deleting_the_old(world: Wo
     assert not any(r.get("delete") for r in world.cli.resources())
 
 
-def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: World) -> None:
+def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(deployed: World) -> None:
+    world = deployed
     hooks = world.config()
     for name in ("c", "d"):
         hooks[name] = {"url": f"https://receiver.example/dfns/{name}", "events": ["*"]}
@@ -256,7 +285,7 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     assert all(after[n]["id"] != before[n]["id"] for n in before)
     assert set(world.held()) == {r["id"] for r in after.values()}
     assert not any(r.get("delete") for r in world.cli.resources())
-    # Back to two webhooks for what follows.
+    # Back to two webhooks: removing from the program deletes them.
     for name in ("c", "d"):
         del hooks[name]
     for spec in hooks.values():
@@ -268,7 +297,8 @@ def test_rolling_all_webhooks_past_the_limit_then_delete_before_replace(world: W
     assert len(world.emulator.webhooks()) == 2
 
 
-def test_a_roll_that_reaches_the_limit_exactly_succeeds(world: World) -> None:
+def test_a_roll_that_reaches_the_limit_exactly_succeeds(deployed: World) -> None:
+    world = deployed
     """The other side of the limit arithmetic: 3 in use + 2 rolled at once = 5."""
     hooks = world.config()
     hooks["c"] = {"url": "https://receiver.example/dfns/c", "events": ["*"]}
@@ -290,7 +320,8 @@ def test_a_roll_that_reaches_the_limit_exactly_succeeds(world: World) -> None:
     assert len(world.emulator.webhooks()) == 2
 
 
-def test_refresh_finds_drift_made_outside_and_up_reverts_it(world: World) -> None:
+def test_refresh_finds_drift_made_outside_and_up_reverts_it(deployed: World) -> None:
+    world = deployed
     state = world.state()
     audit = state["audit"]["id"]
     client = world.emulator.client()
@@ -318,7 +349,8 @@ def test_refresh_finds_drift_made_outside_and_up_reverts_it(world: World) -> Non
     assert world.held()[audit]["description"] == "Everything, for the audit log"
 
 
-def test_stack_output_show_secrets_prints_the_secret_dfns_holds(world: World) -> None:
+def test_stack_output_show_secrets_prints_the_secret_dfns_holds(deployed: World) -> None:
+    world = deployed
     state = world.state()
     hidden = world.cli.run("stack", "output", "--stack", "dev")
     assert hidden.ok, hidden
@@ -334,7 +366,8 @@ def test_stack_output_show_secrets_prints_the_secret_dfns_holds(world: World) ->
     assert all(secret not in exported for secret in secrets.values())
 
 
-def test_a_webhook_deleted_outside_leaves_the_state_at_refresh(world: World) -> None:
+def test_a_webhook_deleted_outside_leaves_the_state_at_refresh(deployed: World) -> None:
+    world = deployed
     state = world.state()
     world.emulator.client().delete_webhook(state["audit"]["id"])
     result = world.cli.run("refresh", "--stack", "dev", "--yes")
@@ -349,7 +382,8 @@ def test_a_webhook_deleted_outside_leaves_the_state_at_refresh(world: World) -> 
     assert recreated in world.held()
 
 
-def test_destroy_deletes_every_webhook_and_empties_the_state(world: World) -> None:
+def test_destroy_deletes_every_webhook_and_empties_the_state(deployed: World) -> None:
+    world = deployed
     ids = {r["id"] for r in world.state().values()}
     world.emulator.clear_log()
     result = world.cli.run("destroy", "--stack", "dev", "--yes")

@@ -77,9 +77,11 @@ def test_the_distributions_carry_the_package_its_type_marker_and_dependencies(
         ]
     assert "pulumi_dfns/py.typed" in names
     assert "pulumi_dfns/provider.py" in names and "pulumi_dfns/emulator/server.py" in names
+    assert "pulumi_dfns/plugin/server.py" in names  # the plugin ships in the same wheel
     assert not any(n.startswith("tests/") for n in names)
     assert sorted(r.split(">")[0].split("<")[0].split("=")[0] for r in requires) == [
         "cryptography",
+        "grpcio",
         "pulumi",
         "pyyaml",
         "requests",
