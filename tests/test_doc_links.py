@@ -126,3 +126,15 @@ def test_anchors_follow_github_and_mkdocs() -> None:
         "notes",
         "notes-1",
     }
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_no_merge_conflict_is_left_in_a_page(doc: Path) -> None:
+    """A page that kept git's conflict markers still builds and its links resolve: only
+    this notices (one did, after parallel branches merged)."""
+    markers = [
+        number
+        for number, line in enumerate(doc.read_text().splitlines(), 1)
+        if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "======="
+    ]
+    assert markers == [], f"{doc.name}: conflict markers on lines {markers}"

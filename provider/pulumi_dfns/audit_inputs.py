@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from .byte_order import marked_encoding
 from .errors import DfnsSettingsError
 from .settings import (
     API_URL,
@@ -47,15 +47,6 @@ class StateIndex:
 
 # -- files -----------------------------------------------------------------------------
 
-# Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's).
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
 
 def read_text(path: Path, option: str) -> str:
     """A file's text: UTF-8, or UTF-8/16/32 with a byte order mark (PowerShell's `>`
@@ -64,7 +55,7 @@ def read_text(path: Path, option: str) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise AuditError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
-    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    encoding = marked_encoding(raw) or "utf-8"
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError:

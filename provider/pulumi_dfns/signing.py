@@ -9,7 +9,6 @@ signing half; the client does the HTTP half.
 from __future__ import annotations
 
 import base64
-import codecs
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from .byte_order import marked_encoding
 from .errors import DfnsSettingsError, DfnsSigningError
 
 # Dfns accepts keys on "any curve that is supported by Node JS' crypto library"
@@ -73,15 +73,6 @@ def key_type_of(key: object) -> str:
 # in a message: anything else may be a secret pasted in the wrong place (a token, a key).
 CREDENTIAL_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}={0,2}")
 
-# Byte order marks, longest first (UTF-32 LE's begins with UTF-16 LE's). PowerShell's
-# `>` writes UTF-16 LE with one.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _PEM_BEGIN = "-----BEGIN"
 
 
@@ -91,7 +82,7 @@ def key_file_contents(raw: bytes, setting: str) -> tuple[bytes, bool]:
     PEM text may be UTF-8 (or ASCII), or UTF-8/16/32 with a byte order mark, or UTF-16
     without one; bytes that hold no PEM header are taken as DER. Never quotes the file.
     """
-    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    encoding = marked_encoding(raw)
     if encoding is None:
         if _PEM_BEGIN.encode() in raw:
             return raw, False
