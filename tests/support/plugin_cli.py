@@ -53,6 +53,9 @@ def _find(env: str, name: str, tools: str) -> Path | None:
     return Path(on_path) if on_path else None
 
 
+DYNAMIC_PLUGIN = "pulumi-resource-pulumi-python"
+
+
 @dataclass(frozen=True)
 class Tools:
     pulumi: Path
@@ -215,30 +218,28 @@ def connection(emulator: EmulatorProcess, secret: bool = True) -> dict[str, Any]
 
 
 # The CLI's sdk/v3 Go module holds the dynamic provider's plugin (python/dist/).
-SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3@v3.277.0"
 
 
 def dynamic_plugin_dir() -> Path:
-    """Where `pulumi-resource-pulumi-python` is: PULUMI_DFNS_PYTHON_PLUGIN_DIR, else the
-    CLI's sdk/v3 Go module (python/dist/), fetched by the `go` client."""
+    """Where `pulumi-resource-pulumi-python` is: PULUMI_DFNS_PYTHON_PLUGIN_DIR, else beside
+    the CLI in use (scripts/install-pulumi-cli copies it there), else on PATH. Missing, it
+    fails the test in CI and skips it elsewhere, as `tools()` does."""
     given = os.environ.get("PULUMI_DFNS_PYTHON_PLUGIN_DIR")
     if given:
         return Path(given)
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip(
-            "no pulumi-resource-pulumi-python: set PULUMI_DFNS_PYTHON_PLUGIN_DIR or install Go"
-        )
-    found = subprocess.run(
-        [go, "mod", "download", "-json", SDK_MODULE],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
+    binary = real_cli.INSTALLED.binary
+    if binary is not None and (binary.parent / DYNAMIC_PLUGIN).exists():
+        return binary.parent
+    on_path = shutil.which(DYNAMIC_PLUGIN)
+    if on_path is not None:
+        return Path(on_path).parent
+    reason = (
+        f"no {DYNAMIC_PLUGIN}: run scripts/install-pulumi-cli (it puts one beside the CLI) "
+        "or set PULUMI_DFNS_PYTHON_PLUGIN_DIR"
     )
-    if found.returncode != 0:
-        pytest.skip(f"no pulumi-resource-pulumi-python: go mod download {SDK_MODULE} failed")
-    return Path(json.loads(found.stdout)["Dir"]) / "python" / "dist"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def inline_stack(
