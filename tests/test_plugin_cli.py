@@ -317,6 +317,52 @@ def test_two_organisations_in_one_program(
     assert emulator.webhooks() == [] and other.webhooks() == []
 
 
+def test_a_provider_pointed_at_another_organisation_moves_its_webhooks(
+    project: YamlProject, start_emulator: Callable[..., EmulatorProcess], emulator: EmulatorProcess
+) -> None:
+    """DiffConfig (plugin/server.py): another organisation replaces the provider, and the
+    engine then replaces its webhooks (created in the new one, deleted from the old);
+    without it the webhook stayed in the old organisation, unmanaged, and the next
+    refresh dropped it from the state."""
+    other = start_emulator()
+
+    def program(org: EmulatorProcess, token: str | None = None) -> None:
+        properties = connection(org)
+        if token is not None:
+            properties["authToken"] = {"fn::secret": token}
+        project.write(
+            {
+                "org": {"type": "pulumi:providers:dfns", "properties": properties},
+                "a": {**hook(description="moves"), "options": {"provider": "${org}"}},
+            },
+            outputs={"a": "${a.id}"},
+        )
+
+    program(emulator)
+    project.up()
+    first = project.outputs()["a"]
+    # A rotated token of the same organisation: the provider is updated, nothing else.
+    program(emulator, token=emulator.issue_token())
+    emulator.clear_log()
+    preview = project.run("preview", "--diff")
+    assert "replace" not in preview.stdout, preview.stdout
+    project.up()
+    assert project.outputs()["a"] == first
+    assert calls(emulator, path="/webhooks") == []
+    # Another organisation: the webhook is made there and removed from the first.
+    program(other)
+    preview = project.run("preview")
+    # The provider and, because of it, the webhook.
+    assert "+-2 to replace" in preview.stdout, preview.stdout
+    assert "dfns:index:Webhook a create replacement [diff: ~provider]" in preview.stdout
+    project.up()
+    moved = project.outputs()["a"]
+    assert [w["id"] for w in other.webhooks()] == [moved]
+    assert emulator.webhooks() == []
+    project.run("destroy", "--yes", "--skip-preview")
+    assert other.webhooks() == []
+
+
 def test_import_reads_the_inputs_back_without_the_secret(
     project: YamlProject, emulator: EmulatorProcess
 ) -> None:

@@ -15,8 +15,13 @@ plumbing for custom providers) with three workarounds of its own (SDK 3.272):
   the user reads under the resource: our errors (`OneLineError`) abort the call with
   their one line instead; any other error keeps the stack (it is a bug to report);
 - `DiffConfig` with a detailed diff raises, and its bool `changes` maps True onto
-  DIFF_NONE: answered UNIMPLEMENTED instead, which the engine reads as "unknown, never
-  replace the provider" (provider_plugin.go, DiffConfig).
+  DIFF_NONE: answered here instead. UNIMPLEMENTED is no answer: the engine reads it as
+  "unknown, never replace the provider" (pkg/resource/plugin/provider_plugin.go,
+  DiffConfig), so a provider pointed at another organisation would leave its webhooks
+  in the old one, unmanaged, and the next refresh would drop them from the state. A
+  change of organisation (organisation.moved_keys) replaces the provider, and with it
+  (pkg/resource/deploy/step_generator.go) every webhook it manages: each is created in
+  the new organisation and deleted from the old one.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf import json_format
 from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
-from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2_grpc
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, provider_pb2_grpc
+from pulumi.runtime.rpc import UNKNOWN, _special_sig_key
 
+from ..organisation import moved_keys
 from ..tracebacks import OneLineError
 from .provider import DfnsProvider
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
+SECRET_SIG = _special_sig_key
 
 
 class EngineLog:
@@ -96,7 +105,35 @@ class DfnsServicer(ProviderServicer):
             setattr(self, name, _one_line(getattr(super(), name)))
 
     async def DiffConfig(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "DiffConfig is not implemented")
+        return diff_config(request)
+
+
+def _plain_config(struct: Any) -> dict[str, object]:
+    """A provider's properties as plain values: secrets unwrapped (their signature key
+    and `value`, sdk/go/common/resource/sig), unknowns kept as the sentinel string."""
+    values: dict[str, object] = json_format.MessageToDict(struct)
+    return {
+        key: value.get("value") if isinstance(value, dict) and SECRET_SIG in value else value
+        for key, value in values.items()
+    }
+
+
+def diff_config(request: Any) -> provider_pb2.DiffResponse:
+    old = _plain_config(request.olds)
+    new = _plain_config(request.news)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if any(new.get(k) == UNKNOWN for k in ("apiUrl", "authToken")):
+        # Not known until apply: which organisation it will be cannot be said yet.
+        return provider_pb2.DiffResponse(
+            changes=provider_pb2.DiffResponse.DIFF_UNKNOWN, diffs=changed
+        )
+    return provider_pb2.DiffResponse(
+        changes=provider_pb2.DiffResponse.DIFF_SOME
+        if changed
+        else provider_pb2.DiffResponse.DIFF_NONE,
+        diffs=changed,
+        replaces=moved_keys(old, new),
+    )
 
 
 def version() -> str:
