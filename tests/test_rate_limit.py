@@ -123,3 +123,26 @@ def test_an_unreadable_answer_to_a_read_is_read_again(emulator: EmulatorProcess)
     assert DfnsClient(emulator.settings(), sleep=waits.append).list_webhooks() == []
     assert [e.get("fault") for e in emulator.requests_log()] == ["malformed", None]
     assert len(waits) == 1
+
+
+def test_a_date_without_a_zone_is_read_as_gmt_whatever_the_local_zone() -> None:
+    """RFC 9110: HTTP dates are GMT. `-0000` parses without a zone, and the rotation gate
+    and create recovery judge by this value: it must not move with TZ (review)."""
+    import os
+    import time as clock
+
+    from pulumi_dfns.dfns_clock import parse_date
+
+    saved = os.environ.get("TZ")
+    try:
+        os.environ["TZ"] = "America/Los_Angeles"
+        clock.tzset()
+        zoneless = parse_date("Sat, 05 Dec 2026 03:00:00 -0000")
+        gmt = parse_date("Sat, 05 Dec 2026 03:00:00 GMT")
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        clock.tzset()
+    assert zoneless == gmt == 1796439600.0

@@ -299,6 +299,19 @@ def test_a_credential_without_the_id_shape_is_not_shown_by_the_signer() -> None:
     assert "secret.with.dots" not in str(caught.value) and "Y2k" in str(caught.value)
 
 
+def test_a_secret_with_an_id_s_shape_is_shown_only_by_its_first_characters() -> None:
+    """A webhook secret (`whs-...`, create-webhook.md) or a hex key has a base64url id's
+    shape: the signer's message names only its first four characters and its length."""
+    for pasted in ("whs-Fij3kMCRZLCAzOqnpLzVQUEKe9Rw5V8s", "9f86d081884c7d659a2feaa0c55ad015"):
+        credential = Credential(pasted, generate_private_key("ed25519"))
+        with pytest.raises(DfnsSigningError) as caught:
+            credential.assertion_for(
+                {"challenge": "c", "allowCredentials": {"key": [{"id": "Y2k"}]}}
+            )
+        assert pasted not in str(caught.value) and pasted[4:12] not in str(caught.value)
+        assert f"{pasted[:4]}... ({len(pasted)} characters)" in str(caught.value)
+
+
 # -- 3: the key source is one setting: stack config (either form) before DFNS_* -----------
 
 

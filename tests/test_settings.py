@@ -159,3 +159,25 @@ def test_a_generated_key_is_of_the_type_asked(key_type: str) -> None:
     assert key_type_of(key) == key_type
     if key_type == "rsa":
         assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+
+
+def test_the_passphrase_comes_from_where_the_key_came_from(tmp_path: Path) -> None:
+    """A DFNS_PRIVATE_KEY_PASSPHRASE in the shell is not the passphrase of the key file a
+    stack names (issue 17's one key source, review): the stack's unencrypted key loads."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(private_key_pem(generate_private_key("ed25519")))
+    stack = {
+        "dfns:authToken": "token",
+        "dfns:credentialId": "Y2ktZXhhbXBsZQ",
+        "dfns:privateKeyFile": str(key_file),
+    }
+    settings = load_settings(stack, env={"DFNS_PRIVATE_KEY_PASSPHRASE": "for another key"})
+    assert settings.credential is not None
+    # The other way round: a key from the shell does not take the stack's passphrase.
+    env = {
+        "DFNS_AUTH_TOKEN": "token",
+        "DFNS_CREDENTIAL_ID": "Y2ktZXhhbXBsZQ",
+        "DFNS_PRIVATE_KEY_FILE": str(key_file),
+    }
+    settings = load_settings({"dfns:privateKeyPassphrase": "for another key"}, env=env)
+    assert settings.credential is not None

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 # Bounds older than this are dropped: clock rates differ by up to ~100 ppm, so a bound
@@ -48,9 +49,14 @@ def parse_date(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value).timestamp()
+        moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if moment.tzinfo is None:
+        # RFC 9110 section 5.6.7: an HTTP date is GMT. A zoneless one (`-0000`, or an
+        # obsolete form) is read as UTC, never as this machine's local time.
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 @dataclass

@@ -312,7 +312,14 @@ def _private_key(config: Mapping[str, object], env: Mapping[str, str]) -> Signab
     from .signing import key_file_contents, load_private_key
 
     form, value = key_source(config, env)
-    passphrase = lookup(PRIVATE_KEY_PASSPHRASE, config, env)
+    # The passphrase comes from where the key came from: a DFNS_PRIVATE_KEY_PASSPHRASE in
+    # the shell is not the passphrase of the key a stack names (nor the reverse).
+    from_config = config.get(form.config_key) not in (None, "")
+    passphrase = (
+        lookup(PRIVATE_KEY_PASSPHRASE, config, {})
+        if from_config
+        else lookup(PRIVATE_KEY_PASSPHRASE, {}, env)
+    )
     if form is PRIVATE_KEY:
         return load_private_key(value, passphrase, setting=PRIVATE_KEY.config_key)
     setting = PRIVATE_KEY_FILE.config_key

@@ -197,10 +197,17 @@ class Credential:
 
     @property
     def shown_id(self) -> str:
-        """The id for a message: only when it has a credentialId's shape."""
-        if CREDENTIAL_ID_SHAPE.fullmatch(self.credential_id):
-            return self.credential_id
-        return "(the value of dfns:credentialId, not shown: it is not a base64url id)"
+        """The id for a message. A credentialUuid (`cr-...`) whole: an identifier Dfns
+        shows anywhere. Any other value only by its first four characters and length:
+        an id Dfns did not list may be a secret pasted in the wrong place, and secrets
+        can have an id's shape (a webhook secret `whs-...`, a hex key); the four
+        characters still tell `Y2kt...` from `whs-...`. Without an id's shape, nothing."""
+        value = self.credential_id
+        if not CREDENTIAL_ID_SHAPE.fullmatch(value):
+            return "(the value of dfns:credentialId, not shown: it is not a base64url id)"
+        if value.startswith("cr-") or len(value) <= 4:
+            return value
+        return f"{value[:4]}... ({len(value)} characters)"
 
     def assertion_for(self, challenge: dict[str, Any]) -> dict[str, Any]:
         """Answer an `/auth/action/init` challenge with a signed Key assertion.
