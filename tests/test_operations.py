@@ -461,13 +461,14 @@ def test_a_failed_revert_of_an_adopt_does_not_send_the_user_to_refresh(
     emulator: EmulatorProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After a failed adopt nothing is in the state, so `pulumi refresh` cannot help."""
-    from pulumi_dfns.provider import DfnsWebhookProvider
+    from pulumi_dfns.core import WebhookCore
 
     client = emulator.client()
     hook = client.create_webhook("https://hooks.example/dfns", EVENTS)
     emulator.fault("PUT", f"/webhooks/{hook['id']}", "status", status=403)
     before = {"url": hook["url"], "events": EVENTS, "status": "Enabled", "description": None}
-    DfnsWebhookProvider._revert_quietly(client, hook["id"], before, adopting=True)
-    warning = capsys.readouterr().err
+    warnings: list[str] = []
+    WebhookCore._revert_quietly(client, hook["id"], before, warnings.append, adopting=True)
+    warning = "\n".join(warnings)
     assert f"could not undo the change to webhook {hook['id']}" in warning
     assert "pulumi refresh` cannot help" in warning and "run `pulumi up` again" in warning

@@ -32,7 +32,7 @@ from .settings import ALL_SETTINGS
 from .tracebacks import install_one_line_errors
 
 if TYPE_CHECKING:
-    from .client import DfnsClient
+    pass
 
 __all__ = [
     "HEALTH",
@@ -84,7 +84,9 @@ class DfnsWebhookProvider(ResourceProvider):
 
     def _the_core(self) -> WebhookCore:
         core: WebhookCore | None = getattr(self, "_core", None)
-        if core is None:  # called before configure (in-process tests): no settings
+        if core is None:
+            # Never configured (an engine that sends no Configure, or in-process use): a
+            # core without settings, whose check names the missing settings.
             core = self._core = WebhookCore()
         return core
 
@@ -137,13 +139,6 @@ class DfnsWebhookProvider(ResourceProvider):
 
     def delete(self, id_: str, _props_: dict[str, Any]) -> None:
         self._the_core().delete(id_)
-
-    @staticmethod
-    def _revert_quietly(
-        client: DfnsClient, id_: str, before: dict[str, Any], *, adopting: bool = False
-    ) -> None:
-        """Kept for callers of the earlier API: the core's revert, warning on stderr."""
-        WebhookCore._revert_quietly(client, id_, before, _warn, adopting=adopting)
 
 
 def _warn(text: str) -> None:
