@@ -458,7 +458,7 @@ def test_a_receiver_s_error_text_is_redacted_in_the_health_output(
 
 
 def test_a_failed_revert_of_an_adopt_does_not_send_the_user_to_refresh(
-    emulator: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorProcess,
 ) -> None:
     """After a failed adopt nothing is in the state, so `pulumi refresh` cannot help."""
     from pulumi_dfns.core import WebhookCore

@@ -181,3 +181,24 @@ def test_the_passphrase_comes_from_where_the_key_came_from(tmp_path: Path) -> No
     }
     settings = load_settings({"dfns:privateKeyPassphrase": "for another key"}, env=env)
     assert settings.credential is not None
+
+
+def test_plain_http_is_for_loopback_only_not_any_localhost_name() -> None:
+    """A `*.localhost` name may resolve off the machine: plain http is refused for it."""
+    assert check_api_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert check_api_url("http://localhost:8080") == "http://localhost:8080"
+    with pytest.raises(DfnsSettingsError) as caught:
+        check_api_url("http://api.localhost:8080")
+    assert caught.value.setting == "dfns:apiUrl"
+
+
+def test_a_key_file_path_with_a_nul_is_refused_by_name() -> None:
+    stack = {
+        "dfns:authToken": "token",
+        "dfns:credentialId": "Y2ktZXhhbXBsZQ",
+        "dfns:privateKeyFile": "key\x00.pem",
+    }
+    with pytest.raises(DfnsSettingsError) as caught:
+        load_settings(stack, env={})
+    assert caught.value.setting == "dfns:privateKeyFile"
+    assert "key\x00" not in str(caught.value)

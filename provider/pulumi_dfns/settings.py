@@ -130,7 +130,11 @@ def check_auth_token(token: str) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """A loopback address, or the name `localhost` itself. Not any `*.localhost`: RFC 6761
+    asks resolvers to answer those with loopback, but a resolver that sends them to DNS
+    could point one off the machine, and plain http (and no proxy) is allowed here only
+    because the bearer token never leaves the machine."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -335,6 +339,10 @@ def _private_key(config: Mapping[str, object], env: Mapping[str, str]) -> Signab
     except OSError as exc:
         raise DfnsSettingsError(
             setting, f"cannot read the file it names: {exc.strerror or type(exc).__name__}"
+        ) from None
+    except ValueError:  # a NUL in the path: no file can have that name
+        raise DfnsSettingsError(
+            setting, "is not a file's path (it holds a NUL character); the value is not shown"
         ) from None
     # Bytes, not text: a UTF-16 PEM (PowerShell's `>`) or a DER key is not UTF-8.
     data, der = key_file_contents(raw, setting)
