@@ -465,3 +465,12 @@ def test_without_a_date_header_the_gate_says_it_judged_by_this_machine_s_clock()
     (found,) = awaiting_retry(DatelessDfns(), "wh-1")
     assert found.reason.endswith("(Dfns's answer had no Date: judged by this machine's clock)")
     assert found.until == sent + DAY + RETRY_GRACE_SECONDS
+
+
+def test_integer_like_keys_come_first_as_in_a_javascript_object() -> None:
+    """JSON.parse then JSON.stringify puts array-index keys first, ascending (ECMAScript
+    OrdinaryOwnPropertyKeys); the expected text is what node 20 printed for this input."""
+    text = '{"b":1,"2":"x","1":"y","01":"z","4294967295":"big","4294967294":"max"}'
+    assert stringify(json.loads(text)) == (
+        '{"1":"y","2":"x","4294967294":"max","b":1,"01":"z","4294967295":"big"}'
+    )

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_ARRAY_INDEX = re.compile("0|[1-9][0-9]*")
 # Integers beyond 2**53 are not exact in a JavaScript number.
 _SAFE_INTEGER = 2**53
 
@@ -40,10 +41,20 @@ def stringify(value: Any) -> str:
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_string(k)}:{stringify(v)}" for k, v in value.items()) + "}"
+        keys = _js_key_order(list(value))
+        return "{" + ",".join(f"{_string(k)}:{stringify(value[k])}" for k in keys) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(stringify(v) for v in value) + "]"
     raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _js_key_order(keys: list[str]) -> list[str]:
+    """The order of a JavaScript object's own keys (ECMAScript OrdinaryOwnPropertyKeys):
+    array indices (canonical integers 0 to 2**32 - 2) first, ascending, then the other
+    keys in the order they came (JSON.parse inserts them in text order)."""
+    indices = [k for k in keys if _ARRAY_INDEX.fullmatch(k) and int(k) < 2**32 - 1]
+    chosen = set(indices)
+    return sorted(indices, key=int) + [k for k in keys if k not in chosen]
 
 
 def _string(text: str) -> str:
