@@ -251,16 +251,27 @@ def test_secrets_never_in_plaintext_in_state(
     project: YamlProject, emulator: EmulatorProcess
 ) -> None:
     adopted = emulator.client().create_webhook(HOOK, ["wallet.created"])
+    inline_key = {
+        **{k: v for k, v in connection(emulator, secret=False).items() if k != "privateKeyFile"},
+        "privateKey": Path(emulator.config()["dfns:privateKeyFile"]).read_text(),
+    }
     project.write(
         {
             "hook": hook(),
             "adopted": hook(adoptWebhookId=adopted["id"], adoptSecret=adopted["secret"]),
             "org": {"type": "pulumi:providers:dfns", "properties": connection(emulator)},
             "viaExplicit": {**hook(description="explicit"), "options": {"provider": "${org}"}},
+            # The key as PEM text, a plain literal, not a file's path: the state must hold
+            # it only as ciphertext. (In YAML the language host marks it from the schema;
+            # CheckConfig's own marking, for programs that do not, is held by
+            # tests/test_plugin_migration.py.)
+            "inline": {"type": "pulumi:providers:dfns", "properties": inline_key},
+            "viaInline": {**hook(description="inline"), "options": {"provider": "${inline}"}},
         },
         outputs={"secret": "${hook.secret}"},
     )
     project.up()
+    assert project.resources("pulumi:providers:dfns")["inline"]["inputs"]["privateKey"]
     secret = project.outputs(show_secrets=True)["secret"]
     assert secret.startswith("whsec") or len(secret) > 16
     exported = project.run("stack", "export").stdout
