@@ -70,3 +70,34 @@ def test_the_engine_address_survives_a_tracing_flag() -> None:
     assert parse(["--logtostderr", "-v=9", "--tracing", "http://t:1", "127.0.0.1:5"]).engine == (
         "127.0.0.1:5"
     )
+
+
+def _token(org: str) -> str:
+    import base64
+    import json
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"https://custom/app_metadata": {"orgId": org}}
+    return f"{part({'alg': 'none'})}.{part(claims)}.sig"
+
+
+def test_which_changes_move_a_provider_to_another_organisation() -> None:
+    from pulumi_dfns.organisation import moved_keys, org_id
+
+    a, a2, b = _token("or-a"), _token("or-a") + "x", _token("or-b")
+    assert org_id(a) == "or-a" and org_id("not a jwt") is None
+    url = "https://api.dfns.io"
+    assert moved_keys({"apiUrl": url}, {"apiUrl": "https://api.uae.dfns.io"}) == ["apiUrl"]
+    assert moved_keys({"authToken": a}, {"authToken": b}) == ["authToken"]
+    # A rotated token of the same organisation, or one that names none: no move.
+    assert moved_keys({"authToken": a}, {"authToken": a2}) == []
+    assert moved_keys({"authToken": a}, {"authToken": "opaque"}) == []
+    # A dynamic stack's default provider stores the stack config namespaced (the engine
+    # diffs against it when a stack moves to the plugin): the same organisation.
+    assert (
+        moved_keys({"dfns:apiUrl": url, "dfns:authToken": a}, {"apiUrl": url, "authToken": a}) == []
+    )
+    # A side that does not give the property (DFNS_* in the environment): no evidence.
+    assert moved_keys({}, {"apiUrl": "https://api.uae.dfns.io", "authToken": b}) == []

@@ -36,8 +36,9 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf import json_format
+from pulumi.output import Unknown
 from pulumi.provider.experimental.server import ProviderServicer
+from pulumi.runtime import rpc
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN, _special_sig_key
@@ -48,6 +49,8 @@ from .provider import DfnsProvider
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 SECRET_SIG = _special_sig_key
+# The properties whose value decides the organisation (organisation.moved_keys).
+MOVES = ("apiUrl", "authToken")
 
 
 class EngineLog:
@@ -111,7 +114,7 @@ class DfnsServicer(ProviderServicer):
 def _plain_config(struct: Any) -> dict[str, object]:
     """A provider's properties as plain values: secrets unwrapped (their signature key
     and `value`, sdk/go/common/resource/sig), unknowns kept as the sentinel string."""
-    values: dict[str, object] = json_format.MessageToDict(struct)
+    values: dict[str, object] = rpc.deserialize_properties(struct, keep_unknowns=True)
     return {
         key: value.get("value") if isinstance(value, dict) and SECRET_SIG in value else value
         for key, value in values.items()
@@ -122,7 +125,7 @@ def diff_config(request: Any) -> provider_pb2.DiffResponse:
     old = _plain_config(request.olds)
     new = _plain_config(request.news)
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if any(new.get(k) == UNKNOWN for k in ("apiUrl", "authToken")):
+    if any(new.get(k) == UNKNOWN or isinstance(new.get(k), Unknown) for k in MOVES):
         # Not known until apply: which organisation it will be cannot be said yet.
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_UNKNOWN, diffs=changed
