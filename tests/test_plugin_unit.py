@@ -75,8 +75,9 @@ def test_the_engine_address_survives_a_tracing_flag() -> None:
 def _token(org: str) -> str:
     import base64
     import json
+    from collections.abc import Mapping
 
-    def part(data: dict[str, object]) -> str:
+    def part(data: Mapping[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
     claims = {"https://custom/app_metadata": {"orgId": org}}
