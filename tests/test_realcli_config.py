@@ -13,7 +13,6 @@ Path: `preview`, `up` and `--run-program` on the inline Automation API language 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,13 +55,6 @@ pulumi.export("webhookId", hook.id)
 pulumi.export("url", hook.url)
 pulumi.export("secret", hook.secret)
 """
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(tmp_path_factory.mktemp("realcli-config") / "emulator").start()
-    yield emulator
-    emulator.stop()
 
 
 def configured(pulumi_cli: Path, tmp_path: Path, emulator: EmulatorProcess) -> tuple[Cli, str]:

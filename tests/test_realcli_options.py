@@ -48,13 +48,6 @@ for name, spec in config.require_object("hooks").items():
 """
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(tmp_path_factory.mktemp("realcli-options") / "emulator").start()
-    yield emulator
-    emulator.stop()
-
-
 @pytest.fixture(autouse=True)
 def nothing_left(emulator: EmulatorProcess) -> Iterator[None]:
     """Each scenario starts with no webhook in Dfns (the 5-webhook limit is shared)."""

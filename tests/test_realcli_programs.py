@@ -13,7 +13,6 @@ test_cli_options.py.)
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ from tests.test_cli_options import ADOPT_PROGRAM, TRACK_PROGRAM
 from tests.test_cli_programs import TWO_PROVIDERS_PROGRAM
 
 pytestmark = pytest.mark.realcli
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(tmp_path_factory.mktemp("realcli-programs") / "emulator").start()
-    yield emulator
-    emulator.stop()
 
 
 def stack(cli: Cli) -> Cli:
