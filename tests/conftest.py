@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 
 from tests.support import real_cli
-from tests.support.emulator import FORK, EmulatorProcess, Zygote
+from tests.support.emulator import EmulatorProcess
+from tests.support.engine import ProviderServer
 from tests.support.plugin_cli import install_yaml_host
 from tests.support.wheel_project import UserProject, make_user_project
+from tests.support.zygotes import FORK, Zygote
 
 
 @pytest.fixture
@@ -132,14 +134,41 @@ PROCESS_FIXTURES = frozenset({"engine", "user_project"})
 # Tests that need the wheel's project (the session fixture `user_project`): run in one
 # xdist worker, so it is built once, and never two at a time (one of them hides
 # py.typed in the project's virtualenv for a moment).
-WHEEL_FILES = ("tests/test_typing.py", "tests/test_wheel_template.py")
+WHEEL_FILES = (
+    "tests/test_typing.py",
+    "tests/test_wheel_template.py",
+    "tests/test_realcli_template.py",
+)
 
 
-class WheelTogether:
+# Tests that keep the CPU busy (each starts `pulumi` or the harness's program and
+# provider processes): one xdist scope per test, so they spread over every worker. Every
+# other file is one scope: its tests mostly wait (retry pauses, read timeouts, the
+# emulator's answers) and share module fixtures, so a worker runs the file while the
+# others compute, and its module emulator starts once rather than once per worker.
+PER_TEST_FILES = (
+    "tests/test_realcli_",
+    "tests/test_plugin_cli.py",
+    "tests/test_plugin_migration.py",
+    "tests/test_cli_",
+)
+
+
+def scope_of(nodeid: str) -> str:
+    """The xdist scope a test is scheduled in (see WHEEL_FILES and PER_TEST_FILES)."""
+    if nodeid.startswith(WHEEL_FILES):
+        return "wheel"
+    if nodeid.startswith(PER_TEST_FILES):
+        return nodeid
+    return nodeid.split("::", 1)[0]
+
+
+class Scopes:
     """A plugin for xdist (registered only where xdist is loaded: its hook is unknown
-    otherwise): xdist's scope scheduling, one scope per test but one for all the
-    wheel's tests. xdist's own `loadgroup` groups nothing under pytest 9 here: the
-    nodeid suffix it relies on is not applied."""
+    otherwise): xdist's scope scheduling with the scopes of `scope_of`. xdist's own
+    `loadgroup` groups nothing under pytest 9 here: the nodeid suffix it relies on is
+    not applied. xdist hands out the scopes with the most tests first (its
+    `--loadscope-reorder`), so the waiting files start at once, beside the rest."""
 
     @staticmethod
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -147,14 +176,14 @@ class WheelTogether:
 
         class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
             def _split_scope(self, nodeid: str) -> str:
-                return "wheel" if nodeid.startswith(WHEEL_FILES) else nodeid
+                return scope_of(nodeid)
 
         return Scheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(WheelTogether(), "pulumi-dfns-wheel-together")
+        config.pluginmanager.register(Scopes(), "pulumi-dfns-scopes")
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -172,24 +201,34 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The longest first, after any random reordering: a worker starts them at once.
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    # The longest first, after any random reordering (a stable sort keeps it within
+    # each group): the long ones, then the real CLI's, then other multi-process tests,
+    # so that the short in-process tests fill the workers at the end, not a 10 s test.
+    def weight(item: pytest.Item) -> int:
+        for rank, marker in enumerate(("long", "realcli", "processes")):
+            if item.get_closest_marker(marker) is not None:
+                return rank
+        return 3
+
+    items.sort(key=weight)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _zygote() -> None:
-    """The warm process emulators are forked from (tests/support/zygote.py), started
-    before any test so that no test is charged with it."""
+    """The warm processes emulators and provider servers are forked from
+    (tests/support/zygote.py), started before any test so that no test is charged with
+    them."""
     if FORK:
-        Zygote.get()
+        Zygote.get("emulator")
+        Zygote.get("provider")
 
 
 @pytest.fixture(autouse=True)
 def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Count the processes this test starts (emulators forked from the zygote too);
-    more than one needs `processes`."""
+    """Count the processes this test starts (emulators and provider servers forked from
+    the zygotes too); more than one needs `processes`."""
     started: list[str] = []
-    emulators = EmulatorProcess.started
+    emulators, servers = EmulatorProcess.forked, ProviderServer.forked
     original = subprocess.Popen.__init__
 
     def counting(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
@@ -201,7 +240,8 @@ def _processes_started(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         subprocess.Popen.__init__ = original  # type: ignore[method-assign]
-    started += ["emulator"] * (EmulatorProcess.started - emulators)
+    started += ["emulator"] * (EmulatorProcess.forked - emulators)
+    started += ["provider server"] * (ProviderServer.forked - servers)
     if len(started) > 1 and request.node.get_closest_marker("processes") is None:
         pytest.fail(
             f"this test started {len(started)} processes ({'; '.join(started[:4])}): mark it "

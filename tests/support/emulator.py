@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,81 +15,38 @@ from pulumi_dfns.client import DfnsClient
 from pulumi_dfns.emulator.launch import READY, READY_TIMEOUT, launch
 from pulumi_dfns.errors import DfnsError
 from pulumi_dfns.settings import ClientSettings, load_settings
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-# PULUMI_DFNS_TEST_FORK=0: start every emulator with `python -m pulumi_dfns.emulator`.
-FORK = os.environ.get("PULUMI_DFNS_TEST_FORK", "1") != "0"
+from tests.support.zygotes import FORK, Zygote, stop
 
 
-class Zygote:
-    """tests/support/zygote.py as a process: emulators forked from a warm interpreter."""
-
-    _current: Zygote | None = None
-
-    def __init__(self) -> None:
-        self.path = os.path.join(tempfile.mkdtemp(prefix="dfns-zygote-"), "sock")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.zygote", self.path],
-            stdin=subprocess.DEVNULL,  # an xdist worker's stdin is its channel
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "zygote ready":
-            raise DfnsError(f"the emulator zygote did not start (exit {self.proc.wait()})")
-        atexit.register(self.close)
-
-    @classmethod
-    def get(cls) -> Zygote:
-        if cls._current is None or cls._current.proc.poll() is not None:
-            cls._current = cls()
-        return cls._current
-
-    def launch(self, data_dir: Path, *args: str, port: int) -> tuple[int, str]:
-        """Fork an emulator; answer its pid and url (as launch() answers for a child)."""
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(self.path)
-        argv = ["--data-dir", str(data_dir), "--port", str(port), *args]
-        conn.sendall((json.dumps(argv) + "\n").encode())
-        lines = conn.makefile("r", encoding="utf-8", errors="replace")
-        pid, url, printed = 0, "", list[str]()
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not (pid and url) and time.monotonic() < deadline:
-            line = lines.readline()
-            if not line:
-                raise DfnsError(f"the emulator exited before it was ready: {printed[-3:]}")
-            printed.append(line.strip())
-            if line.startswith("pid "):
-                pid = int(line.split()[1])
-            elif match := READY.search(line):
-                url = match.group(1)
-        if not (pid and url):
-            raise DfnsError(f"the emulator was not ready within {READY_TIMEOUT:g} s")
-        # Keep reading what it prints later, so it never blocks on a full socket.
-        threading.Thread(target=lines.read, daemon=True).start()
-        return pid, url
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _fork(data_dir: Path, *args: str, port: int) -> tuple[int, str]:
+    """Fork an emulator from the zygote; its pid and url (as launch() answers for a child)."""
+    argv = ["--data-dir", str(data_dir), "--port", str(port), *args]
+    conn = Zygote.get("emulator").connect(json.dumps(argv))
+    lines = conn.makefile("r", encoding="utf-8", errors="replace")
+    pid, url, printed = 0, "", list[str]()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not (pid and url) and time.monotonic() < deadline:
+        line = lines.readline()
+        if not line:
+            raise DfnsError(f"the emulator exited before it was ready: {printed[-3:]}")
+        printed.append(line.strip())
+        if line.startswith("pid "):
+            pid = int(line.split()[1])
+        elif match := READY.search(line):
+            url = match.group(1)
+    if not (pid and url):
+        raise DfnsError(f"the emulator was not ready within {READY_TIMEOUT:g} s")
+    # Keep reading what it prints later, so it never blocks on a full socket.
+    threading.Thread(target=lines.read, daemon=True).start()
+    return pid, url
 
 
 class EmulatorProcess:
     """One emulator process (`python -m pulumi_dfns.emulator`'s main) on a free port."""
 
-    # Emulators started in this process: tests/conftest.py counts processes with it.
-    started = 0
+    # Emulators forked in this process (tests/conftest.py counts processes with it; one
+    # started as a command is counted as every subprocess is).
+    forked = 0
 
     def __init__(self, data_dir: Path, *args: str) -> None:
         self.data_dir = data_dir
@@ -106,9 +57,9 @@ class EmulatorProcess:
         self.http = requests.Session()
 
     def start(self, port: int = 0) -> EmulatorProcess:
-        EmulatorProcess.started += 1
         if FORK:
-            self._pid, self.url = Zygote.get().launch(self.data_dir, *self.args, port=port)
+            EmulatorProcess.forked += 1
+            self._pid, self.url = _fork(self.data_dir, *self.args, port=port)
         else:
             self._proc, self.url = launch(self.data_dir, *self.args, port=port)
         return self
@@ -121,13 +72,8 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        if self._pid and not _gone(self._pid):
-            os.kill(self._pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while not _gone(self._pid) and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if not _gone(self._pid):
-                os.kill(self._pid, signal.SIGKILL)
+        if self._pid:
+            stop(self._pid)
         self._pid = 0
         self.http.close()
 

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import grpc
 from google.protobuf import struct_pb2
@@ -26,6 +26,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from pulumi_dfns.provider import DfnsWebhookProvider
+from tests.support.zygotes import FORK, Zygote, stop
 
 TYPE = "pulumi-python:dynamic/dfns:Webhook"
 PROVIDER_KEY = "__provider"
@@ -100,23 +101,37 @@ class ProviderServer:
     """
 
     pid: int
+    # Provider servers forked in this process (tests/conftest.py counts processes with
+    # it; a server started as a command is counted as every subprocess is).
+    forked = 0
 
     def __init__(self, env: dict[str, str] | None = None, provider: str | None = None) -> None:
         self.provider = provider or serialized_provider()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PULUMI_PROJECT": "pulumi-dfns-tests", **(env or {})},
-        )
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        self.pid = self._proc.pid
-        port = int(self._proc.stdout.readline().decode().strip())
+        environ = {**os.environ, "PULUMI_PROJECT": "pulumi-dfns-tests", **(env or {})}
+        self._proc: subprocess.Popen[bytes] | None = None
+        stdout: IO[bytes]
+        stderr: IO[bytes]
+        if FORK and not any(key.startswith("PYTHON") for key in env or {}):
+            # Forked from a warm interpreter (tests/support/zygote.py); a test that sets
+            # the interpreter's own variables (PYTHON*) gets a fresh `python -u -m`.
+            self.pid, out, err = Zygote.get("provider").provider(environ)
+            ProviderServer.forked += 1
+            stdout, stderr = os.fdopen(out, "rb"), os.fdopen(err, "rb")
+        else:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-u", "-m", "pulumi.dynamic"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=environ,
+            )
+            assert self._proc.stdout is not None and self._proc.stderr is not None
+            self.pid, stdout, stderr = self._proc.pid, self._proc.stdout, self._proc.stderr
+        port = int(stdout.readline().decode().strip())
         self.stdout = bytearray()
         self.stderr = bytearray()
         self._readers = [
-            threading.Thread(target=self._drain, args=(self._proc.stdout, self.stdout)),
-            threading.Thread(target=self._drain, args=(self._proc.stderr, self.stderr)),
+            threading.Thread(target=self._drain, args=(stdout, self.stdout)),
+            threading.Thread(target=self._drain, args=(stderr, self.stderr)),
         ]
         for reader in self._readers:
             reader.daemon = True
@@ -127,13 +142,17 @@ class ProviderServer:
 
     @staticmethod
     def _drain(stream: Any, sink: bytearray) -> None:
-        for chunk in iter(lambda: stream.read1(4096), b""):
-            sink.extend(chunk)
+        with stream:
+            for chunk in iter(lambda: stream.read1(4096), b""):
+                sink.extend(chunk)
 
     def close(self) -> None:
         self.channel.close()
-        self._proc.terminate()
-        self._proc.wait(timeout=10)
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+        else:
+            stop(self.pid)
         for reader in self._readers:
             reader.join(timeout=5)
 

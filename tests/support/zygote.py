@@ -1,32 +1,87 @@
-"""Emulator processes forked from one warm process, for tests (README "Test tiers").
+"""Test processes forked from one warm process each (README "Test tiers").
 
-Starting `python -m pulumi_dfns.emulator` costs about half a second of CPU, nearly all
-of it imports; the suite starts hundreds. This process imports the emulator once, then
-forks one child per request, and the child runs the very `main()` that
-`python -m pulumi_dfns.emulator` runs, in its own process with its own data dir and
-port. Each test still owns its emulator; only the interpreter's start is shared.
+Starting `python -m pulumi_dfns.emulator` costs about half a second of CPU, and
+`python -u -m pulumi.dynamic` (the SDK's provider server, tests/support/engine.py) about
+a fifth; nearly all of it imports, and the suite starts hundreds of each. A zygote
+imports once, then forks one child per request, and the child runs what the command
+runs, in its own process with its own environment, data dir and port:
 
-Protocol (a Unix socket): the client sends one JSON line, the emulator's arguments; the
-answer on the same connection is `pid N` and then whatever the child prints (its
-stdout and stderr are the connection), the ready line among it. The zygote ignores
-SIGCHLD, so the kernel reaps children: a child is gone once `kill(pid, 0)` fails.
-Nothing here starts a thread before forking.
+- `emulator`: the very `main()` that `python -m pulumi_dfns.emulator` runs;
+- `provider`: `runpy.run_module("pulumi.dynamic", run_name="__main__")`, which is what
+  `python -m pulumi.dynamic` does. The zygote imports only what the SDK's
+  `pulumi/dynamic/__main__.py` imports (never `pulumi_dfns`: the pickled provider is
+  unpickled, and this package imported, in the child as in a fresh server). The zygote
+  runs with `-u`, as the engine starts the server, so the port line is not buffered.
 
-    python -m tests.support.zygote SOCKET_PATH
+Each test still owns its process; only the interpreter's start is shared.
+
+Protocol (a Unix socket): the client sends one JSON line. For `emulator`, the
+emulator's arguments; the answer on the same connection is `pid N` and then whatever
+the child prints (its stdout and stderr are the connection), the ready line among it.
+For `provider`, `{"env": {...}}` with two file descriptors (SCM_RIGHTS): the child's
+stdout and stderr; the answer is `pid N`, and the child prints its port on its stdout
+as the server does. The zygote ignores SIGCHLD, so the kernel reaps children: a child
+is gone once `kill(pid, 0)` fails. Nothing here starts a thread before forking (gRPC
+is imported, never initialised, in the zygote).
+
+    python [-u] -m tests.support.zygote SOCKET_PATH {emulator|provider}
 """
 
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import socket
 import sys
+from collections.abc import Callable
+
+ROLES = ("emulator", "provider")
 
 
-def serve(path: str) -> None:
+def _emulator() -> Callable[[socket.socket, str], int]:
     from pulumi_dfns.emulator.__main__ import main  # the import every child shares
 
+    def child(conn: socket.socket, line: str) -> int:
+        os.dup2(conn.fileno(), 1)
+        os.dup2(conn.fileno(), 2)
+        return main([str(a) for a in json.loads(line)])
+
+    return child
+
+
+def _provider() -> Callable[[socket.socket, str], int]:
+    # What pulumi/dynamic/__main__.py imports (it runs its server at import, so it is
+    # run in the child, not imported here). A module missing from this list is simply
+    # imported by the child: slower, never different.
+    import dill  # noqa: F401
+    import grpc  # noqa: F401
+    from google.protobuf import empty_pb2  # noqa: F401
+    from pulumi.dynamic import Config, ConfigureRequest, ResourceProvider  # noqa: F401
+    from pulumi.metadata import get_project  # noqa: F401
+    from pulumi.runtime import Settings, configure, proto, rpc  # noqa: F401
+    from pulumi.runtime._serialization import _deserialize  # noqa: F401
+    from pulumi.runtime.proto import ResourceProviderServicer, provider_pb2_grpc  # noqa: F401
+
+    def child(conn: socket.socket, line: str) -> int:
+        request = json.loads(line)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        out, err = request["fds"]
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
+        sys.argv = ["-m"]  # as `python -m` leaves it until runpy sets the module's path
+        runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
+        return 0
+
+    return child
+
+
+def serve(path: str, role: str) -> None:
+    child = _emulator() if role == "emulator" else _provider()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -35,27 +90,39 @@ def serve(path: str) -> None:
     while True:
         conn, _ = listener.accept()
         with conn:
-            line = conn.makefile("r", encoding="utf-8").readline()
+            line, fds = _receive(conn)
             if not line:
                 continue
-            args = [str(a) for a in json.loads(line)]
+            if fds:
+                line = json.dumps({**json.loads(line), "fds": fds})
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
                 listener.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.dup2(conn.fileno(), 1)
-                os.dup2(conn.fileno(), 2)
                 code = 1
                 try:
-                    code = main(args)
+                    code = child(conn, line)
                 finally:
                     sys.stdout.flush()
                     sys.stderr.flush()
                     os._exit(code)
+            for fd in fds:
+                os.close(fd)
             conn.sendall(f"pid {pid}\n".encode())
 
 
+def _receive(conn: socket.socket) -> tuple[str, list[int]]:
+    """One JSON line and the descriptors sent with it (none for an emulator)."""
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
+    while data and not data.endswith(b"\n"):
+        more = conn.recv(1 << 16)
+        if not more:
+            break
+        data += more
+    return data.decode(), list(fds)
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "emulator")
