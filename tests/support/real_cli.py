@@ -237,8 +237,7 @@ class Cli:
             try:
                 yield proc
             finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_session(proc.pid)
                 proc.communicate()
 
     # -- state ------------------------------------------------------------------------
@@ -253,6 +252,31 @@ class Cli:
     def resources(self, stack: str = "dev") -> list[dict[str, Any]]:
         resources: list[dict[str, Any]] = self.export(stack)["deployment"].get("resources") or []
         return resources
+
+
+def kill_session(sid: int) -> int:
+    """SIGKILL every process of a session, as a killed CI job's are: the CLI and every
+    plugin it started. A kill of the CLI's process group is not enough: the CLI starts
+    each plugin in a process group of its own (sdk/go/common/resource/plugin/plugin.go
+    `cmdutil.RegisterProcessGroup`, `Setpgid`), so the plugins would live on, orphaned.
+    Answers how many were killed."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Fields after the command's closing parenthesis: state, ppid, pgrp, session.
+            stat = (entry / "stat").read_text()
+            session = int(stat.rsplit(")", 1)[1].split()[3])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if session == sid:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def webhooks_of(exported: dict[str, Any]) -> dict[str, dict[str, Any]]:
