@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,7 @@ class Scopes:
     """A plugin for xdist (registered only where xdist is loaded: its hook is unknown
     otherwise): xdist's scope scheduling with the scopes of `scope_of`. xdist's own
     `loadgroup` groups nothing under pytest 9 here: the nodeid suffix it relies on is
-    not applied. xdist hands out the scopes with the most tests first (its
-    `--loadscope-reorder`), so the waiting files start at once, beside the rest."""
+    not applied. It replaces xdist's scheduler whatever `--dist` says."""
 
     @staticmethod
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -178,6 +178,8 @@ class Scopes:
             def _split_scope(self, nodeid: str) -> str:
                 return scope_of(nodeid)
 
+        # The order comes from pytest_collection_modifyitems, not from unit sizes.
+        config.option.loadscopereorder = False
         return Scheduling(config, log)
 
 
@@ -201,16 +203,29 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The longest first, after any random reordering (a stable sort keeps it within
-    # each group): the long ones, then the real CLI's, then other multi-process tests,
-    # so that the short in-process tests fill the workers at the end, not a 10 s test.
-    def weight(item: pytest.Item) -> int:
-        for rank, marker in enumerate(("long", "realcli", "processes")):
-            if item.get_closest_marker(marker) is not None:
-                return rank
-        return 3
+    """The order xdist hands out its units in (scope_of): the order in which each unit's
+    first test appears here, since the `Scopes` scheduler turns xdist's reordering off
+    (the controller has no markers, the workers do). A stable sort keeps the random
+    order within each group, and a unit's tests together:
 
-    items.sort(key=weight)
+    0. the units that hold a `long` test, and the wheel's: started at once;
+    1. the other units of several tests, the most tests first (the waiting files, the
+       fault matrix first: they run beside the computing ones);
+    2. the real CLI's tests, one unit each, then the other multi-process ones: short
+       units, so the workers finish together.
+    """
+    units = Counter(scope_of(item.nodeid) for item in items)
+    long_units = {scope_of(i.nodeid) for i in items if i.get_closest_marker("long")}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        unit = scope_of(item.nodeid)
+        if unit in long_units or unit == "wheel":
+            return (0, 0)
+        if units[unit] > 1:
+            return (1, -units[unit])
+        return (2, 0 if item.get_closest_marker("realcli") else 1)
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,7 @@ import pytest
 
 from tests.support.cli_project import ROOT, program_project
 from tests.support.emulator import EmulatorProcess
-from tests.support.real_cli import Cli, cli_env, kill_session, webhooks_of
+from tests.support.real_cli import Cli, cli_env, kill_session, session_members, webhooks_of
 
 pytestmark = pytest.mark.realcli
 
@@ -87,6 +87,9 @@ def test_a_killed_up_leaves_a_pending_create_that_refresh_clears_and_the_audit_n
         assert kill_session(proc.pid) >= 3
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
+        # Nothing of the run lives on (a kill of the CLI's process group alone left the
+        # provider's process running, orphaned).
+        wait_for("every process of the run to end", lambda: session_members(proc.pid) == [])
 
     # Dfns acts on the held request anyway: a webhook the state does not know.
     wait_for("the held create to be acted on", lambda: len(emulator.webhooks()) == 1)

@@ -111,10 +111,12 @@ class ProviderServer:
         self._proc: subprocess.Popen[bytes] | None = None
         stdout: IO[bytes]
         stderr: IO[bytes]
-        if FORK and not any(key.startswith("PYTHON") for key in env or {}):
+        zygote = Zygote.get("provider") if FORK else None
+        if zygote is not None and zygote.same_start(environ):
             # Forked from a warm interpreter (tests/support/zygote.py); a test that sets
-            # the interpreter's own variables (PYTHON*) gets a fresh `python -u -m`.
-            self.pid, out, err = Zygote.get("provider").provider(environ)
+            # variables read at an interpreter's start (PYTHON*, locale...) gets a fresh
+            # `python -u -m`.
+            self.pid, out, err = zygote.provider(environ)
             ProviderServer.forked += 1
             stdout, stderr = os.fdopen(out, "rb"), os.fdopen(err, "rb")
         else:
@@ -126,7 +128,11 @@ class ProviderServer:
             )
             assert self._proc.stdout is not None and self._proc.stderr is not None
             self.pid, stdout, stderr = self._proc.pid, self._proc.stdout, self._proc.stderr
-        port = int(stdout.readline().decode().strip())
+        first = stdout.readline().decode().strip()
+        if not first.isdigit():
+            self._stop()
+            raise RuntimeError(f"the provider server did not print its port: {first!r}")
+        port = int(first)
         self.stdout = bytearray()
         self.stderr = bytearray()
         self._readers = [
@@ -146,13 +152,16 @@ class ProviderServer:
             for chunk in iter(lambda: stream.read1(4096), b""):
                 sink.extend(chunk)
 
-    def close(self) -> None:
-        self.channel.close()
+    def _stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         else:
             stop(self.pid)
+
+    def close(self) -> None:
+        self.channel.close()
+        self._stop()
         for reader in self._readers:
             reader.join(timeout=5)
 

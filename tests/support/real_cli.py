@@ -222,8 +222,9 @@ class Cli:
 
     @contextmanager
     def started(self, *args: str) -> Iterator[subprocess.Popen[str]]:
-        """The command as a running process (its own session, so a signal to the group
-        reaches the CLI and every plugin it started, as a killed CI job's does)."""
+        """The command as a running process in a session of its own: `kill_session`
+        reaches the CLI and every plugin it started, as a killed CI job's end does (a
+        signal to the CLI's process group does not reach the plugins: see there)."""
         with self._host(args) as address:
             proc = subprocess.Popen(
                 self.command(args, address),
@@ -237,7 +238,8 @@ class Cli:
             try:
                 yield proc
             finally:
-                kill_session(proc.pid)
+                if proc.poll() is None:
+                    kill_session(proc.pid)
                 proc.communicate()
 
     # -- state ------------------------------------------------------------------------
@@ -254,6 +256,22 @@ class Cli:
         return resources
 
 
+def session_members(sid: int) -> list[int]:
+    """The pids of the processes of a session (/proc/PID/stat: the fields after the
+    command's closing parenthesis are state, ppid, pgrp, session)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            session = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if session == sid:
+            members.append(int(entry.name))
+    return members
+
+
 def kill_session(sid: int) -> int:
     """SIGKILL every process of a session, as a killed CI job's are: the CLI and every
     plugin it started. A kill of the CLI's process group is not enough: the CLI starts
@@ -261,21 +279,12 @@ def kill_session(sid: int) -> int:
     `cmdutil.RegisterProcessGroup`, `Setpgid`), so the plugins would live on, orphaned.
     Answers how many were killed."""
     killed = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in session_members(sid):
         try:
-            # Fields after the command's closing parenthesis: state, ppid, pgrp, session.
-            stat = (entry / "stat").read_text()
-            session = int(stat.rsplit(")", 1)[1].split()[3])
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-        if session == sid:
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
     return killed
 
 

@@ -22,7 +22,10 @@ For `provider`, `{"env": {...}}` with two file descriptors (SCM_RIGHTS): the chi
 stdout and stderr; the answer is `pid N`, and the child prints its port on its stdout
 as the server does. The zygote ignores SIGCHLD, so the kernel reaps children: a child
 is gone once `kill(pid, 0)` fails. Nothing here starts a thread before forking (gRPC
-is imported, never initialised, in the zygote).
+is imported, never initialised, in the zygote). What stays shared by every child of
+one zygote: the interpreter's hash seed (set order does not vary between them) and
+what a module computed at import from the environment (tests/support/engine.py gives
+a test that changes such variables a fresh interpreter).
 
     python [-u] -m tests.support.zygote SOCKET_PATH {emulator|provider}
 """
@@ -51,6 +54,21 @@ def _emulator() -> Callable[[socket.socket, str], int]:
     return child
 
 
+def _fresh_path() -> list[str]:
+    """sys.path as a fresh interpreter of this executable has it, less its first entry
+    (the script's directory, or the cwd for `-m`): no PYTHONPATH entry of this zygote's."""
+    import subprocess
+
+    listed = subprocess.run(
+        [sys.executable, "-E", "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path: list[str] = json.loads(listed.stdout)
+    return path
+
+
 def _provider() -> Callable[[socket.socket, str], int]:
     # What pulumi/dynamic/__main__.py imports (it runs its server at import, so it is
     # run in the child, not imported here). A module missing from this list is simply
@@ -64,7 +82,10 @@ def _provider() -> Callable[[socket.socket, str], int]:
     from pulumi.runtime._serialization import _deserialize  # noqa: F401
     from pulumi.runtime.proto import ResourceProviderServicer, provider_pb2_grpc  # noqa: F401
 
+    base = _fresh_path()
+
     def child(conn: socket.socket, line: str) -> int:
+        conn.close()
         request = json.loads(line)
         os.environ.clear()
         os.environ.update(request["env"])
@@ -73,6 +94,12 @@ def _provider() -> Callable[[socket.socket, str], int]:
         os.dup2(err, 2)
         os.close(out)
         os.close(err)
+        # As `python -u -m pulumi.dynamic` would have them: the cwd, the test's
+        # PYTHONPATH, the interpreter's own; none of the zygote's modules (tests.*).
+        extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:] = [os.getcwd(), *extra, *base]
+        for name in [n for n in sys.modules if n == "tests" or n.startswith("tests.")]:
+            del sys.modules[name]
         sys.argv = ["-m"]  # as `python -m` leaves it until runpy sets the module's path
         runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
         return 0
@@ -80,7 +107,20 @@ def _provider() -> Callable[[socket.socket, str], int]:
     return child
 
 
+def _die_with_parent() -> None:
+    """SIGTERM when the pytest process that started this zygote dies, even by a crash
+    that runs no atexit hook (Linux prctl PR_SET_PDEATHSIG; forked children do not
+    inherit it)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the call
+        sys.exit(0)
+
+
 def serve(path: str, role: str) -> None:
+    _die_with_parent()
     child = _emulator() if role == "emulator" else _provider()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

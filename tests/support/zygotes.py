@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,10 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parent.parent.parent
 # PULUMI_DFNS_TEST_FORK=0: start every emulator and provider server as its own command.
 FORK = os.environ.get("PULUMI_DFNS_TEST_FORK", "1") != "0"
+# Variables an interpreter reads when it starts, or a module when imported: locale and
+# encodings, the time zone (time.timezone), the interpreter's own, protobuf's backend
+# (google/protobuf/internal/api_implementation.py), gRPC's (read when cygrpc loads).
+START_VARIABLES = ("PYTHON", "LANG", "LC_", "TZ", "PROTOCOL_BUFFERS_", "GRPC_")
 
 
 class ZygoteFailed(RuntimeError):
@@ -31,7 +36,10 @@ class Zygote:
 
     def __init__(self, role: str) -> None:
         self.role = role
-        self.path = os.path.join(tempfile.mkdtemp(prefix=f"dfns-zygote-{role}-"), "sock")
+        self.directory = tempfile.mkdtemp(prefix=f"dfns-zygote-{role}-")
+        self.path = os.path.join(self.directory, "sock")
+        # The environment the zygote's imports saw (see `same_start`).
+        self.started_env = dict(os.environ)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
         # The provider server runs under `python -u` (the engine's command line).
         unbuffered = ["-u"] if role == "provider" else []
@@ -54,6 +62,13 @@ class Zygote:
             current = cls._current[role] = cls(role)
         return current
 
+    def same_start(self, env: dict[str, str]) -> bool:
+        """Whether a child with this environment behaves as a fresh interpreter would:
+        the variables read when an interpreter starts or a module is imported (locale,
+        time zone, PYTHON*, protobuf's and gRPC's) are the ones the zygote started with."""
+        keys = {k for k in (*env, *self.started_env) if k.startswith(START_VARIABLES)}
+        return all(env.get(k) == self.started_env.get(k) for k in keys)
+
     def connect(self, line: str, fds: list[int] | None = None) -> socket.socket:
         """Ask for a child; the connection it answers on (`pid N` first)."""
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -70,15 +85,17 @@ class Zygote:
         its stdout and stderr."""
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
+        answer = ""
         try:
             with self.connect(json.dumps({"env": env}), [out_write, err_write]) as conn:
                 answer = conn.makefile("r", encoding="utf-8").readline()
         finally:
             os.close(out_write)
             os.close(err_write)
+            if not answer.startswith("pid "):
+                os.close(out_read)
+                os.close(err_read)
         if not answer.startswith("pid "):
-            os.close(out_read)
-            os.close(err_read)
             raise ZygoteFailed(f"the provider zygote answered {answer!r}")
         return int(answer.split()[1]), out_read, err_read
 
@@ -86,6 +103,7 @@ class Zygote:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def gone(pid: int) -> bool:
