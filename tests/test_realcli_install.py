@@ -1,5 +1,6 @@
 """scripts/install-pulumi-cli and how the tests find the real CLI: a second run finds
-the build and answers at once; a bad version is refused; a real-CLI test without a CLI
+the build and answers at once; a bad version is refused; a CLI on PATH is used from
+3.139.0 only; a real-CLI test without a CLI
 fails in CI (CI=true) and is skipped elsewhere."""
 
 from __future__ import annotations
@@ -55,6 +56,28 @@ def test_a_pulumi_on_path_is_used_without_a_version(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(fake)
     assert "using the pulumi CLI on PATH" in result.stderr and "v3.999.0" in result.stderr
+
+
+@pytest.mark.realcli
+@pytest.mark.parametrize("answer", ["v3.138.0", "not a version"])
+def test_a_pulumi_on_path_older_than_the_floor_is_not_used(
+    pulumi_cli: Path, tmp_path: Path, answer: str
+) -> None:
+    """Below 3.139.0 the engine hands a dynamic provider no stack config
+    (docs/installation-configuration.md): the script builds its default instead (here
+    found built already), and says why."""
+    if not pulumi_cli.is_relative_to(ROOT / ".tools" / "pulumi"):
+        pytest.skip(f"the CLI in use ({pulumi_cli}) was not built by the script")
+    fake = tmp_path / "pulumi"
+    fake.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    result = run_script(env=env)
+    assert result.returncode == 0, result.stderr
+    built = result.stdout.strip().splitlines()[-1]
+    assert built != str(fake) and Path(built).is_relative_to(ROOT / ".tools" / "pulumi")
+    assert f"not using the pulumi CLI on PATH: {fake}" in result.stderr
+    assert "older than 3.139.0" in result.stderr
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
