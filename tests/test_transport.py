@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pulumi_dfns.client import DfnsClient
-from pulumi_dfns.errors import DfnsTransportError
+from pulumi_dfns.errors import DfnsSettingsError, DfnsTransportError
 from pulumi_dfns.settings import ClientSettings
 from pulumi_dfns.transport import Transport
 from tests.support.emulator import EmulatorProcess
@@ -39,10 +39,31 @@ def test_tls_is_always_verified(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     assert Transport("https://api.dfns.io").verify is True
-    bundle = tmp_path / "corp-ca.pem"
-    bundle.write_text("")
+    bundle, _ = self_signed(tmp_path)  # a CA bundle of one certificate, made now
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     assert Transport("https://api.dfns.io").verify == str(bundle)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))  # a directory: read lazily
+    assert Transport("https://api.dfns.io").verify == str(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a certificate\n", b"\xff\xfe\x00\x01"])
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_openssl_cannot_read_is_named_before_anything_is_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, content: bytes
+) -> None:
+    """Without the check, the first https request fails as a TLS error naming no
+    setting (urllib3 loads the file there with the same call)."""
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_bytes(content)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv(variable, str(bundle))
+    with pytest.raises(DfnsSettingsError) as raised:
+        Transport("https://api.dfns.io")
+    message = str(raised.value)
+    assert message.startswith(f"{variable}: names {bundle}, which holds no CA certificate")
+    assert "NO_CERTIFICATE_OR_CRL_FOUND" in message
+    # Plain http to loopback never reads the bundle, as requests never does for http.
+    assert Transport("http://127.0.0.1:9").verify == str(bundle)
 
 
 def test_netrc_credentials_never_replace_the_bearer_token(

@@ -47,6 +47,25 @@ NOT_SENT = (
 )
 
 
+def unreadable_bundle(bundle: str) -> str | None:
+    """Why OpenSSL cannot load a CA bundle file, or None. urllib3 loads it with the same
+    call at the first https request (`load_verify_locations`, util/ssl_.py), where the
+    failure would surface as a TLS error naming no setting. A directory is read lazily,
+    certificate by certificate, so it is not checked."""
+    if os.path.isdir(bundle):
+        return None
+    import ssl  # only when a bundle is set: the provider's start imports less
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=bundle)
+    except ssl.SSLError as exc:
+        return str(exc.reason or exc.strerror or "unreadable")
+    except (OSError, ValueError) as exc:
+        return exc.__class__.__name__
+    return None
+
+
 class Transport:
     """requests' connection-pooling adapter, driven directly.
 
@@ -80,6 +99,14 @@ class Transport:
                     variable,
                     f"names {bundle}, which does not exist: point it at a CA bundle file "
                     "(or directory), or unset it to use the default CA bundle",
+                )
+            problem = unreadable_bundle(bundle) if parts.scheme == "https" else None
+            if problem is not None:
+                raise DfnsSettingsError(
+                    variable,
+                    f"names {bundle}, which holds no CA certificate OpenSSL can read "
+                    f"({problem}): point it at a PEM file of CA certificates, or unset it "
+                    "to use the default CA bundle",
                 )
             self.verify = bundle
 
