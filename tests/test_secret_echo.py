@@ -134,6 +134,25 @@ def test_shown_text_redacts_urls_of_any_scheme() -> None:
     assert "ftp://***@files.example/x" in shown and "amqp://***@mq.example" in shown
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # `'` is a sub-delimiter, allowed in a password (RFC 3986 section 3.2.1), and the
+        # provider's url check accepts it; `"`, `<` and `>` are not allowed, but a url
+        # written with them is still sent. Each must not end the url early.
+        "invalid url https://ops:pa'ss4@hooks.example/x",
+        'invalid url https://ops:pa"ss4@hooks.example/x',
+        "invalid url https://ops:pa<ss4>@hooks.example/x",
+        "invalid url 'https://ops:pass4@hooks.example/x?token=abc4'.",
+        'invalid url "https://hooks.example/x?ss4"',
+    ],
+)
+def test_shown_text_hides_the_userinfo_and_query_of_a_url_with_quotes(text: str) -> None:
+    shown = shown_text(text)
+    assert "ss4" not in shown and "abc4" not in shown, shown
+    assert "hooks.example" in shown
+
+
 def test_check_inputs_never_repeats_a_url_or_urlsplit_s_words() -> None:
     for url in (
         "https://ops:Zm9v/YmFy@hooks.example.com/x",

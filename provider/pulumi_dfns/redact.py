@@ -67,8 +67,12 @@ def _shown_query(query: str) -> str:
     return "&".join(f"{name}={HIDDEN}" for name in names)
 
 
-# Any scheme (`ftp://user:pass@host`, `amqp://...`), not only http(s).
-_URL_IN_TEXT = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+""")
+# Any scheme (`ftp://user:pass@host`, `amqp://...`), not only http(s). A url runs to
+# the next whitespace: a quote or `<>` does not end it, since a password may hold `'`
+# (a sub-delimiter, RFC 3986 section 3.2.1) and a url with `"` is still sent; a url
+# quoted in the text takes its closing quote along (shown, or hidden with a query):
+# too much hidden, never too little.
+_URL_IN_TEXT = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://\S+""")
 TEXT_MAX = 500
 
 
