@@ -41,6 +41,10 @@ def project(tmp_path: Path, found: Tools, emulator: EmulatorProcess) -> YamlProj
     return project
 
 
+# The key that marks a secret in a state export (sdk/go/common/resource/sig).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+
 def hook(**props: Any) -> dict[str, Any]:
     return {"type": WEBHOOK, "properties": {"url": HOOK, "events": ["wallet.created"], **props}}
 
@@ -210,6 +214,53 @@ def test_custom_timeouts_bound_the_retry_budget(
     emulator.clear_faults()
     project.run("destroy", "--yes", "--skip-preview")
     assert emulator.webhooks() == []
+
+
+def kept_values(project: YamlProject) -> dict[str, Any]:
+    """Each webhook's inputs and outputs in the state, a secret as the word `secret`
+    (its ciphertext gets a new nonce each time the state is written)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            if SECRET_SIG_KEY in value:
+                return "secret"
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {
+        name: plain({"inputs": r.get("inputs"), "outputs": r.get("outputs")})
+        for name, r in project.resources().items()
+    }
+
+
+@pytest.mark.parametrize("step", ["create", "update"])
+def test_custom_timeouts_bound_create_and_update_too(
+    project: YamlProject, emulator: EmulatorProcess, step: str
+) -> None:
+    """As for delete: with customTimeouts of 1 s, a 429 asking for 2 s is not waited
+    out, the step fails after one request, and the state keeps what it had."""
+    method, path = ("POST", "/webhooks") if step == "create" else ("PUT", "/webhooks/*")
+    project.run("config", "set", "dfns:maxAttempts", "10")
+    if step == "update":
+        project.write({"hook": hook()})
+        project.up()
+    before = kept_values(project)
+    options = {"customTimeouts": {step: "1s"}}
+    project.write({"hook": {**hook(description="changed"), "options": options}})
+    emulator.fault(method, path, "status", status=429, retryAfter=2, times=20)
+    emulator.clear_log()
+    started = time.monotonic()
+    failed = project.up(check=False)
+    elapsed = time.monotonic() - started
+    assert failed.returncode != 0
+    assert len(calls(emulator, method, "/webhooks")) == 1, calls(emulator)
+    assert elapsed < 30
+    assert kept_values(project) == before
+    emulator.clear_faults()
+    project.up()
+    assert [w["description"] for w in emulator.webhooks()] == ["changed"]
 
 
 def test_bad_input_is_refused_at_preview_naming_each_property(
