@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -205,27 +204,34 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The order xdist hands out its units in (scope_of): the order in which each unit's
     first test appears here, since the `Scopes` scheduler turns xdist's reordering off
-    (the controller has no markers, the workers do). A stable sort keeps the random
-    order within each group, and a unit's tests together:
+    (the controller has no markers, the workers do). The random order is kept within
+    each group, and a unit's tests stay together:
 
-    0. the units that hold a `long` test, and the wheel's: started at once;
-    1. the other units of several tests, the most tests first (the waiting files, the
-       fault matrix first: they run beside the computing ones);
-    2. the real CLI's tests, one unit each, then the other multi-process ones: short
-       units, so the workers finish together.
+    1. the units that hold a `long` test, and the wheel's: started at once;
+    2. then, taking turns, one file that mostly waits (the most tests first: the fault
+       matrix among the first) and one test that computes (the real CLI's first, then
+       the harness's), so that some workers wait while the others keep both cores busy
+       (all waiting files first left the cores a third busy for half a minute);
+    3. the computing tests left over: short units, so the workers finish together.
     """
-    units = Counter(scope_of(item.nodeid) for item in items)
-    long_units = {scope_of(i.nodeid) for i in items if i.get_closest_marker("long")}
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(scope_of(item.nodeid), []).append(item)
+    first = [u for u, its in units.items() if u == "wheel" or any(_is_long(i) for i in its)]
+    rest = [u for u in units if u not in first]
+    waiting = sorted((u for u in rest if len(units[u]) > 1), key=lambda u: -len(units[u]))
+    computing = sorted(
+        (u for u in rest if len(units[u]) == 1),
+        key=lambda u: units[u][0].get_closest_marker("realcli") is None,
+    )
+    order = list(first)
+    for index in range(max(len(waiting), len(computing))):
+        order += waiting[index : index + 1] + computing[index : index + 1]
+    items[:] = [item for unit in order for item in units[unit]]
 
-    def order(item: pytest.Item) -> tuple[int, int]:
-        unit = scope_of(item.nodeid)
-        if unit in long_units or unit == "wheel":
-            return (0, 0)
-        if units[unit] > 1:
-            return (1, -units[unit])
-        return (2, 0 if item.get_closest_marker("realcli") else 1)
 
-    items.sort(key=order)
+def _is_long(item: pytest.Item) -> bool:
+    return item.get_closest_marker("long") is not None
 
 
 @pytest.fixture(scope="session", autouse=True)
