@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.emulator import EmulatorProcess
 from tests.support.plugin_cli import Tools, YamlProject, connection, tools
+from tests.support.real_cli import SECRET_KEY
 
 # The real CLI, found or built once per session by tests/conftest.py.
 pytestmark = pytest.mark.realcli
@@ -39,10 +40,6 @@ def project(tmp_path: Path, found: Tools, emulator: EmulatorProcess) -> YamlProj
     project = YamlProject(tmp_path, found)
     project.init(emulator)
     return project
-
-
-# The key that marks a secret in a state export (sdk/go/common/resource/sig).
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 
 def hook(**props: Any) -> dict[str, Any]:
@@ -222,7 +219,7 @@ def kept_values(project: YamlProject) -> dict[str, Any]:
 
     def plain(value: Any) -> Any:
         if isinstance(value, dict):
-            if SECRET_SIG_KEY in value:
+            if SECRET_KEY in value:
                 return "secret"
             return {k: plain(v) for k, v in value.items()}
         if isinstance(value, list):

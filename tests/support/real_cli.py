@@ -306,6 +306,9 @@ def default_provider(exported: dict[str, Any]) -> dict[str, Any]:
     return provider
 
 
+# A secret in a state export: {SECRET_KEY: SECRET_SIG, "ciphertext": ...}
+# (sdk/go/common/resource/sig/sig.go).
+SECRET_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
@@ -313,7 +316,7 @@ def is_ciphertext(value: Any) -> bool:
     """A secret as `pulumi stack export` writes it: the signature and a `ciphertext`."""
     return (
         isinstance(value, dict)
-        and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG
+        and value.get(SECRET_KEY) == SECRET_SIG
         and "ciphertext" in value
         and "plaintext" not in value
     )
