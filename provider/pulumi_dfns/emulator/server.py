@@ -242,6 +242,7 @@ class Handler(BaseHTTPRequestHandler):
         if request.path.startswith(CONTROL_PREFIX):
             self._control(request)
             return
+        generation = kit.arrived()
         entry: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
@@ -257,11 +258,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             entry["fault"] = fault.action
             if fault.action == "status":
-                self._answer_fault_status(fault, entry)
+                self._answer_fault_status(fault, entry, generation)
                 return
             if fault.action == "drop":
                 entry["status"] = None
-                kit.record(entry)
+                kit.record(entry, generation)
                 self._drop()
                 return
             if fault.action == "delay":
@@ -271,10 +272,10 @@ class Handler(BaseHTTPRequestHandler):
         entry["userActionConsumed"] = reply.user_action_consumed
         if fault is not None and fault.action == "drop_after":
             entry["status"] = None
-            kit.record(entry)
+            kit.record(entry, generation)
             self._drop()
             return
-        kit.record(entry)
+        kit.record(entry, generation)
         if fault is not None and fault.action == "malformed":
             self._write_raw(200, b"<html>upstream error</html>", "text/html", reply.headers)
             return
@@ -290,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must answer, not hang the client
             return Reply(500, ApiFailure(500, f"emulator error: {type(exc).__name__}").body())
 
-    def _answer_fault_status(self, fault: Fault, entry: dict[str, Any]) -> None:
+    def _answer_fault_status(self, fault: Fault, entry: dict[str, Any], generation: int) -> None:
         status = fault.status
         headers: dict[str, str] = dict(fault.headers or {})
         if fault.retry_after is not None:
@@ -301,7 +302,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = ApiFailure(status, fault.message or f"injected fault: HTTP {status}").body()
         entry["status"] = status
-        self.server.kit.record(entry)
+        self.server.kit.record(entry, generation)
         self._write(status, body, headers)
 
     def _drop(self) -> None:

@@ -117,6 +117,8 @@ class TestKit:
         self._faults: list[Fault] = []
         self.chaos: Chaos | None = None
         self._log: list[dict[str, Any]] = []
+        # Bumped by clear_log: a request records only into the log it arrived in.
+        self._log_generation = 0
         self.latency = 0.0
         self.connections_opened = 0
 
@@ -157,8 +159,18 @@ class TestKit:
                 return {"rate": 0, "seen": 0, "faulted": 0}
             return {"rate": self.chaos.rate, "seen": self.chaos.seen, "faulted": self.chaos.faulted}
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def arrived(self) -> int:
+        """The log's generation when a request arrives; hand it to `record`."""
         with self._lock:
+            return self._log_generation
+
+    def record(self, entry: dict[str, Any], generation: int) -> None:
+        """Log a request when it is answered, unless the log was cleared since it
+        arrived: a request held by a delay fault must not land in the log of whatever
+        a test does after clearing it (the log reads as "arrived after the clear")."""
+        with self._lock:
+            if generation != self._log_generation:
+                return
             entry["seq"] = len(self._log) + 1
             self._log.append(entry)
 
@@ -169,3 +181,4 @@ class TestKit:
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._log_generation += 1
