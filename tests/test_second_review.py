@@ -33,6 +33,7 @@ from pulumi_dfns.signing import (
     load_private_key,
     private_key_pem,
 )
+from tests.support.cli_project import reference_project
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 from tests.test_audit import EVENTS, audit, export
@@ -335,17 +336,26 @@ def test_the_quickstart_ignores_dfns_variables_of_the_shell(tmp_path: Path) -> N
         "DFNS_PRIVATE_KEY_PASSPHRASE": "for-another-key",
         "DFNS_READ_TIMEOUT": "soon",
     }
+    # A copy of the project, never the checkout: with a CLI in the checkout's .tools/ the
+    # quickstart would run `pulumi stack select --create dev` there, and the salt it writes
+    # into stacks/Pulumi.dev.yaml (put back afterwards) is read by any test copying the
+    # file meanwhile (a CI run's `stack init`: "incorrect passphrase").
+    project = reference_project(tmp_path / "project")
     result = subprocess.run(
-        [sys.executable, "-m", "pulumi_dfns.quickstart", "--data-dir", str(tmp_path / "emu")],
+        [
+            sys.executable, "-m", "pulumi_dfns.quickstart", "--data-dir", str(tmp_path / "emu"),
+            "--project", str(project),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
         cwd=ROOT,
         env={**os.environ, **shell, "PATH": str(Path(sys.executable).parent)},
-    )
-    # Exit 0 on whichever path it took (the real CLI where .tools/ has one, else the
-    # provider driven directly): a key, passphrase or timeout from the shell would fail it.
+    )  # fmt: skip
+    # No CLI on PATH or in the copy's .tools/: the provider driven directly, which reads
+    # the settings; a key, passphrase or timeout from the shell would fail it.
     assert result.returncode == 0, result.stderr
+    assert "pulumi CLI is not installed" in result.stderr
     assert (
         "quickstart: ignoring DFNS_PRIVATE_KEY, DFNS_PRIVATE_KEY_PASSPHRASE, DFNS_READ_TIMEOUT "
         "from your shell" in result.stderr
