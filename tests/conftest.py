@@ -185,12 +185,14 @@ class Scopes:
 # The project's own modules that processes of the run import: the package, and the test
 # support code that runs as processes (zygotes, the harness's CLI front, the inline host).
 COMPILED = ("provider", "tests/support", "tests/harness")
+COMPILE_VARIABLE = "PULUMI_DFNS_TEST_COMPILE"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(Scopes(), "pulumi-dfns-scopes")
-    if not hasattr(config, "workerinput"):  # once, in the controller
+    # Once, in the controller; tests/mutation.py turns it off (COMPILE_VARIABLE=0).
+    if not hasattr(config, "workerinput") and os.environ.get(COMPILE_VARIABLE) != "0":
         _compile_sources()
 
 
@@ -201,8 +203,12 @@ def _compile_sources() -> None:
     never writes it, so each of the run's ~500 Python processes (providers the real CLI
     starts, the plugin, inline hosts, the audit, receivers) compiled `pulumi_dfns` from
     source again: about 6% of the run's CPU (measured on test_realcli_lifecycle.py: 55 s
-    against 58 s). `compileall` writes whatever is out of date (by source mtime and size,
-    as the import system checks), ~1 s from a fresh clone, ~0.1 s after."""
+    against 58 s). `compileall` rewrites a `.pyc` whose recorded source mtime (whole
+    seconds) differs from the source's, ~1 s from a fresh clone, ~0.1 s after; the
+    import system checks the size too, so a source edited within the second is compiled
+    again in memory. Only a same-size rewrite within the second would run stale code,
+    as with Python's own caches: the mutation tool, which makes exactly such edits,
+    turns this off (PULUMI_DFNS_TEST_COMPILE=0) and keeps PYTHONDONTWRITEBYTECODE."""
     import compileall
 
     root = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import requests
 
 from tests.support.emulator import EmulatorProcess
 
-HELD = 0.3  # seconds a delay fault holds the request
+HELD = 1.0  # seconds a delay fault holds the request (the clear must come within)
 
 
 def test_a_request_held_across_a_clear_stays_out_of_the_new_log(emulator: EmulatorProcess) -> None:
