@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +31,7 @@ from pulumi_dfns.health import RETRY_GRACE_SECONDS, pending_retries
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
 from tests.support.failures import reasons_for
+from tests.support.loopback_http import QuietHandler, serving, url_of
 from tests.test_audit import audit, export
 from tests.test_deliveries import Receiver, emit, free_port
 
@@ -233,18 +232,13 @@ def test_the_events_kind_parameter_is_checked_against_the_enum(
 # -- delivery bytes (issue 18, "Delivery bytes") -------------------------------------------
 
 
-class _Capture(BaseHTTPRequestHandler):
+class _Capture(QuietHandler):
     seen: ClassVar[list[tuple[bytes, str]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).seen.append((body, self.headers[SIGNATURE_HEADER]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(200)
 
 
 @pytest.fixture
@@ -256,12 +250,8 @@ def capture() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
         pass
 
     Handler.seen = seen
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/dfns", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield f"{url_of(server)}/dfns", seen
 
 
 def _node_hmac(body: bytes, secret: str) -> str | None:

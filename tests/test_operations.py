@@ -5,9 +5,7 @@ DfnsWebhook.get (a read-only lookup)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pulumi
@@ -18,6 +16,7 @@ from pulumi_dfns.health import FAILURE_PAGE_LIMIT, summarise
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import DIFF_SOME, TYPE, EngineError, ProviderServer, plaintext
 from tests.support.failures import named, reasons_for
+from tests.support.loopback_http import QuietHandler, serving, url_of
 from tests.test_deliveries import emit, free_port
 
 EVENTS = ["wallet.created"]
@@ -425,33 +424,21 @@ def test_a_failed_health_read_leaves_the_refresh_and_the_outputs_unknown(
     assert "Webhooks:Events:Read" in output and "left unset" in output
 
 
-class _Failing(BaseHTTPRequestHandler):
+class _Failing(QuietHandler):
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = b"upstream https://admin:hunter2@db.example/x?token=abc123 is down"
-        self.send_response(500)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.read_body()
+        self.answer(500, b"upstream https://admin:hunter2@db.example/x?token=abc123 is down")
 
 
 def test_a_receiver_s_error_text_is_redacted_in_the_health_output(
     engine: ProviderServer, emulator: EmulatorProcess
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/dfns"
+    with serving(_Failing) as server:
+        url = f"{url_of(server)}/dfns"
         program = {"url": url, "events": EVENTS, "track_deliveries": True}
         webhook_id, outs = engine.create(engine.check(program).inputs)
         emit(emulator, "wallet.created", timeScale=1000)
         _, read_outs, _ = engine.read(webhook_id, outs)
-    finally:
-        server.shutdown()
-        server.server_close()
     error = read_outs["last_delivery_failure"]["error"]
     assert read_outs["last_delivery_failure"]["status"] == "500"
     assert "db.example/x" in error and "hunter2" not in error and "abc123" not in error

@@ -6,15 +6,14 @@ that text; the assertions are on what the user reads."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pulumi_dfns.redact import SHOWN_MAX, TEXT_MAX, shown_text, shown_url
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ERROR_PREFIX, EngineError, ProviderServer
+from tests.support.loopback_http import QuietHandler, serving, url_of
 
 GOOD = {"url": "https://receiver.example/x", "events": ["wallet.created"]}
 # What Dfns or a receiver might say: a url with userinfo, a query token and a fragment.
@@ -53,30 +52,18 @@ def test_dfns_error_text_holding_a_url_is_redacted(
         assert secret not in engine.output()
 
 
-class Answering(BaseHTTPRequestHandler):
+class Answering(QuietHandler):
     """A receiver that refuses every delivery with a text naming where it forwards."""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = f"upstream {LEAKY} refused the event".encode()
-        self.send_response(502)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.read_body()
+        self.answer(502, f"upstream {LEAKY} refused the event".encode(), "text/plain")
 
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/dfns"
-    server.shutdown()
-    server.server_close()
+    with serving(Answering) as server:
+        yield f"{url_of(server)}/dfns"
 
 
 def test_a_receivers_answer_to_the_ping_is_redacted(

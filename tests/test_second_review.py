@@ -12,9 +12,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ from pulumi_dfns.signing import (
 from tests.support.cli_project import reference_project
 from tests.support.emulator import EmulatorProcess
 from tests.support.engine import EngineError, ProviderServer
+from tests.support.loopback_http import QuietHandler, start_serving, url_of
 from tests.test_audit import EVENTS, audit, export
 from tests.test_deliveries import ROOT, free_port
 from tests.test_verify_secrets import OLD, post, running_receiver, start_receiver
@@ -394,24 +394,19 @@ class RecordingProxy(ThreadingHTTPServer):
         self.seen: list[str] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _refuse(self) -> None:
                 proxy.seen.append(f"{self.command} {self.path} {self.headers.get('Authorization')}")
-                self.send_response(502)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(502)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_CONNECT = _refuse
 
         super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        start_serving(self)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return url_of(self)
 
 
 def test_a_loopback_http_api_url_is_not_sent_through_http_proxy(
@@ -443,28 +438,21 @@ class EndlessPages(ThreadingHTTPServer):
         self.pages = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
 
             def do_GET(self) -> None:
                 server.pages += 1
                 token = "AB"[server.pages % 2] if cycle else f"T{server.pages}"
                 body = json.dumps({"items": [], "nextPageToken": token}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200, body, "application/json")
 
         super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        start_serving(self)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return url_of(self)
 
 
 def test_a_cycling_page_token_ends_the_audit_with_a_clear_error(

@@ -8,9 +8,7 @@ import ipaddress
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from pulumi_dfns.errors import DfnsSettingsError, DfnsTransportError
 from pulumi_dfns.settings import ClientSettings
 from pulumi_dfns.transport import Transport
 from tests.support.emulator import EmulatorProcess
+from tests.support.loopback_http import QuietHandler, serving, url_of
 
 
 def test_proxy_and_no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,22 +108,14 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class Listing(BaseHTTPRequestHandler):
+class Listing(QuietHandler):
     """Dfns's empty listing, counting the requests that got through TLS."""
 
     served: list[str]
 
     def do_GET(self) -> None:
         self.served.append(self.path)
-        body = json.dumps({"items": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.answer(200, json.dumps({"items": []}).encode(), "application/json")
 
 
 @pytest.fixture
@@ -133,15 +124,14 @@ def https_server(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     cert_file, key_file = self_signed(tmp_path)
     served: list[str] = []
     handler = type("Handler", (Listing,), {"served": served})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", cert_file, served
-    server.shutdown()
-    server.server_close()
+
+    def tls(sock: socket.socket) -> socket.socket:
+        return context.wrap_socket(sock, server_side=True)
+
+    with serving(handler, tls) as server:
+        yield url_of(server, "https"), cert_file, served
 
 
 def test_an_untrusted_certificate_is_refused_before_anything_is_sent(
