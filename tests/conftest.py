@@ -25,7 +25,7 @@ from tests.support.emulator import EmulatorProcess
 from tests.support.engine import ProviderServer
 from tests.support.plugin_cli import install_yaml_host
 from tests.support.wheel_project import UserProject, make_user_project
-from tests.support.zygotes import FORK, Zygote
+from tests.support.zygotes import FORK, ROOT, Zygote
 
 
 @pytest.fixture
@@ -218,9 +218,8 @@ def _compile_sources() -> None:
     turns this off (PULUMI_DFNS_TEST_COMPILE=0) and keeps PYTHONDONTWRITEBYTECODE."""
     import compileall
 
-    root = Path(__file__).resolve().parent.parent
     for directory in COMPILED:
-        compileall.compile_dir(root / directory, quiet=2)
+        compileall.compile_dir(ROOT / directory, quiet=2)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

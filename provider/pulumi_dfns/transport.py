@@ -66,6 +66,27 @@ def unreadable_bundle(bundle: str) -> str | None:
     return None
 
 
+def _check_bundle(variable: str, bundle: str) -> None:
+    """Refuse a CA bundle requests or OpenSSL would fail on at the first https request
+    (requests: a bare OSError, "Could not find a suitable TLS CA certificate bundle",
+    requests/adapters.py cert_verify; OpenSSL: a TLS error), naming the variable,
+    before anything is sent."""
+    if not os.path.exists(bundle):
+        raise DfnsSettingsError(
+            variable,
+            f"names {bundle}, which does not exist: point it at a CA bundle file "
+            "(or directory), or unset it to use the default CA bundle",
+        )
+    problem = unreadable_bundle(bundle)
+    if problem is not None:
+        raise DfnsSettingsError(
+            variable,
+            f"names {bundle}, which holds no CA certificate OpenSSL can read "
+            f"({problem}): point it at a PEM file of CA certificates, or unset it "
+            "to use the default CA bundle",
+        )
+
+
 class Transport:
     """requests' connection-pooling adapter, driven directly.
 
@@ -90,24 +111,9 @@ class Transport:
         variable = next((v for v in CA_BUNDLE_VARIABLES if os.environ.get(v)), None)
         if variable is not None:
             bundle = os.environ[variable]
-            # requests would raise a bare OSError at the first request ("Could not find a
-            # suitable TLS CA certificate bundle", requests/adapters.py cert_verify): say
-            # it here, naming the variable, before anything is sent. Plain http never
-            # reads the bundle (cert_verify is for https only), so it is not checked then.
-            if parts.scheme == "https" and not os.path.exists(bundle):
-                raise DfnsSettingsError(
-                    variable,
-                    f"names {bundle}, which does not exist: point it at a CA bundle file "
-                    "(or directory), or unset it to use the default CA bundle",
-                )
-            problem = unreadable_bundle(bundle) if parts.scheme == "https" else None
-            if problem is not None:
-                raise DfnsSettingsError(
-                    variable,
-                    f"names {bundle}, which holds no CA certificate OpenSSL can read "
-                    f"({problem}): point it at a PEM file of CA certificates, or unset it "
-                    "to use the default CA bundle",
-                )
+            # Plain http never reads the bundle (cert_verify is for https only).
+            if parts.scheme == "https":
+                _check_bundle(variable, bundle)
             self.verify = bundle
 
     def request(

@@ -131,6 +131,8 @@ class ProviderServer:
         first = stdout.readline().decode().strip()
         if not first.isdigit():
             self._stop()
+            stdout.close()
+            stderr.close()
             raise RuntimeError(f"the provider server did not print its port: {first!r}")
         port = int(first)
         self.stdout = bytearray()
